@@ -1,0 +1,399 @@
+// Socket primitives (see sockets.h). Arguments arrive validated by src/native/addon.ts; this file only executes.
+#include "sockets.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "errors.h"
+
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+namespace sidelane {
+namespace {
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+};
+
+bool ParseAddress(int family, const std::string& text, int port, SockAddr* out) {
+  std::memset(&out->storage, 0, sizeof(out->storage));
+  if (family == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, text.c_str(), &sin->sin_addr) != 1) return false;
+    out->len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET6, text.c_str(), &sin6->sin6_addr) != 1) return false;
+  out->len = sizeof(sockaddr_in6);
+  return true;
+}
+
+Napi::Object AddressToObject(Napi::Env env, const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  Napi::Object o = Napi::Object::New(env);
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf));
+    o.Set("family", 4);
+    o.Set("address", buf);
+    o.Set("port", ntohs(sin->sin_port));
+  } else {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf));
+    o.Set("family", 6);
+    o.Set("address", buf);
+    o.Set("port", ntohs(sin6->sin6_port));
+  }
+  return o;
+}
+
+int IntOption(const Napi::Object& o, const char* key, int fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
+}
+
+uint32_t MarkOption(const Napi::Object& o) {
+  Napi::Value v = o.Get("mark");
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 0;
+}
+
+bool BoolOption(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+// Sets the transparent option for the family; IP_TRANSPARENT on an AF_INET6 socket covers v4-mapped traffic too.
+int SetTransparent(int fd, int family) {
+  int one = 1;
+  if (family == 6) {
+    if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) != 0) return -1;
+    // A dual-stack v6 socket can also see v4 flows; ignore failure (v6-only sockets reject nothing here).
+    setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+    return 0;
+  }
+  return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+}
+
+// listen({family, address, port, transparent, reusePort, mark, backlog, v6Only}) -> fd
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowInvalid(env, "listen expects an options object");
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  int family = IntOption(o, "family", 4);
+  std::string address = o.Get("address").ToString().Utf8Value();
+  int port = IntOption(o, "port", 0);
+  SockAddr addr;
+  if (!ParseAddress(family, address, port, &addr)) {
+    ThrowInvalid(env, "listen: address does not parse for its family");
+    return env.Undefined();
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowErrno(env, errno, "socket", "creating a listening socket");
+    return env.Undefined();
+  }
+  int one = 1;
+  const char* failed = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) failed = "setsockopt(SO_REUSEADDR)";
+  if (!failed && BoolOption(o, "reusePort") && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    failed = "setsockopt(SO_REUSEPORT)";
+  if (!failed && family == 6) {
+    int v6only = BoolOption(o, "v6Only") ? 1 : 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) failed = "setsockopt(IPV6_V6ONLY)";
+  }
+  if (!failed && BoolOption(o, "transparent") && SetTransparent(fd, family) != 0)
+    failed = family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+  uint32_t mark = MarkOption(o);
+  if (!failed && mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0)
+    failed = "setsockopt(SO_MARK)";
+  if (!failed && bind(fd, reinterpret_cast<sockaddr*>(&addr.storage), addr.len) != 0) failed = "bind";
+  if (!failed && listen(fd, IntOption(o, "backlog", 4096)) != 0) failed = "listen";
+  if (failed) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, failed, ("listening on " + address + ":" + std::to_string(port)).c_str());
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// ---- asynchronous connect -------------------------------------------------------------------------------------
+// One JS completion callback (set once) receives (fd, errno); pending connects are keyed by fd, so there is no
+// per-connection closure or reference on either side.
+
+struct PendingConnect {
+  uv_poll_t poll;
+  int fd;
+};
+
+struct ConnectState {
+  Napi::FunctionReference on_complete;
+  std::unordered_map<int, PendingConnect*> pending;
+  napi_async_context async_context = nullptr;
+};
+
+ConnectState* State() {
+  static ConnectState state;
+  return &state;
+}
+
+napi_env g_env = nullptr;
+uv_loop_t* g_loop = nullptr;
+
+void FreePoll(uv_handle_t* handle) { delete reinterpret_cast<PendingConnect*>(handle->data); }
+
+void FinishPending(PendingConnect* p) {
+  State()->pending.erase(p->fd);
+  uv_poll_stop(&p->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), FreePoll);
+}
+
+void OnWritable(uv_poll_t* handle, int status, int events) {
+  auto* p = reinterpret_cast<PendingConnect*>(handle->data);
+  int fd = p->fd;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  // libuv reports POLLERR as UV_EBADF; the socket's own SO_ERROR says what really happened.
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == 0 && status < 0) err = -status;
+  FinishPending(p);
+  if (err != 0) close(fd);
+  Napi::Env env(g_env);
+  Napi::HandleScope scope(env);
+  ConnectState* s = State();
+  if (s->on_complete.IsEmpty()) return;
+  s->on_complete.MakeCallback(env.Global(), {Napi::Number::New(env, fd), Napi::Number::New(env, err)},
+                              s->async_context);
+}
+
+Napi::Value SetConnectCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    ThrowInvalid(env, "setConnectCallback expects a function");
+    return env.Undefined();
+  }
+  ConnectState* s = State();
+  s->on_complete = Napi::Persistent(info[0].As<Napi::Function>());
+  if (s->async_context == nullptr) {
+    napi_value resource_name;
+    napi_create_string_utf8(env, "sidelane.connect", NAPI_AUTO_LENGTH, &resource_name);
+    napi_async_init(env, nullptr, resource_name, &s->async_context);
+  }
+  g_env = env;
+  napi_get_uv_event_loop(env, &g_loop);
+  return env.Undefined();
+}
+
+// connect({family, address, port, sourceAddress?, sourcePort?, transparent, mark, noDelay}) ->
+//   {fd, errno}: errno 0 = connected already, EINPROGRESS = completion arrives through the callback.
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowInvalid(env, "connect expects an options object");
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  int family = IntOption(o, "family", 4);
+  std::string address = o.Get("address").ToString().Utf8Value();
+  SockAddr dst;
+  if (!ParseAddress(family, address, IntOption(o, "port", 0), &dst)) {
+    ThrowInvalid(env, "connect: address does not parse for its family");
+    return env.Undefined();
+  }
+  SockAddr src;
+  bool bind_source = o.Get("sourceAddress").IsString();
+  if (bind_source &&
+      !ParseAddress(family, o.Get("sourceAddress").As<Napi::String>().Utf8Value(), IntOption(o, "sourcePort", 0),
+                    &src)) {
+    ThrowInvalid(env, "connect: sourceAddress does not parse for its family");
+    return env.Undefined();
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowErrno(env, errno, "socket", "creating an upstream socket");
+    return env.Undefined();
+  }
+  const char* failed = nullptr;
+  uint32_t mark = MarkOption(o);
+  int one = 1;
+  if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) failed = "setsockopt(SO_MARK)";
+  if (!failed && BoolOption(o, "noDelay") && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+    failed = "setsockopt(TCP_NODELAY)";
+  if (!failed && bind_source) {
+    if (BoolOption(o, "transparent") && SetTransparent(fd, family) != 0)
+      failed = family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+    // Choose the source port at connect() time, from the full 4-tuple, so thousands of connections from one
+    // client address do not exhaust the ephemeral range (the kernel would otherwise reserve it at bind()).
+    if (!failed && IntOption(o, "sourcePort", 0) == 0)
+      setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (!failed && bind(fd, reinterpret_cast<sockaddr*>(&src.storage), src.len) != 0) failed = "bind";
+  }
+  if (failed) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, failed, ("connecting to " + address).c_str());
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  int rc;
+  do {
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&dst.storage), dst.len);
+  } while (rc != 0 && errno == EINTR);
+  int err = rc == 0 ? 0 : errno;
+  if (err == EINPROGRESS && g_loop == nullptr) {
+    close(fd);
+    ThrowInvalid(env, "connect: setConnectCallback must be called first");
+    return env.Undefined();
+  }
+  if (err == EINPROGRESS) {
+    auto* p = new PendingConnect();
+    p->fd = fd;
+    p->poll.data = p;
+    int uv_err = uv_poll_init(g_loop, &p->poll, fd);
+    if (uv_err == 0) uv_err = uv_poll_start(&p->poll, UV_WRITABLE, OnWritable);
+    if (uv_err != 0) {
+      delete p;
+      close(fd);
+      ThrowErrno(env, -uv_err, "uv_poll_start", "waiting for an upstream connect");
+      return env.Undefined();
+    }
+    State()->pending[fd] = p;
+  } else if (err != 0) {
+    close(fd);
+    fd = -1;
+  }
+  result.Set("fd", fd);
+  result.Set("errno", err);
+  if (err != 0 && err != EINPROGRESS) result.Set("code", ErrnoName(err));
+  return result;
+}
+
+// cancelConnect(fd): abandon a pending connect (timeout, downstream gone). The fd is closed; no callback follows.
+Napi::Value CancelConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto it = State()->pending.find(fd);
+  if (it == State()->pending.end()) return Napi::Boolean::New(env, false);
+  FinishPending(it->second);
+  close(fd);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value PendingConnects(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(State()->pending.size()));
+}
+
+// ---- per-socket queries -----------------------------------------------------------------------------------------
+
+Napi::Value SetMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t mark = info[1].As<Napi::Number>().Uint32Value();
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0)
+    ThrowErrno(env, errno, "setsockopt(SO_MARK)", "marking a socket");
+  return env.Undefined();
+}
+
+Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int family = info[1].As<Napi::Number>().Int32Value();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  int rc = family == 6 ? getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len)
+                       : getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+  if (rc != 0) {
+    ThrowErrno(env, errno, family == 6 ? "getsockopt(IP6T_SO_ORIGINAL_DST)" : "getsockopt(SO_ORIGINAL_DST)",
+               "reading the original destination of a redirected connection");
+    return env.Undefined();
+  }
+  return AddressToObject(env, ss);
+}
+
+Napi::Value GetCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
+    ThrowErrno(env, errno, "getsockopt(SO_COOKIE)", "reading a socket cookie");
+    return env.Undefined();
+  }
+  return Napi::BigInt::New(env, cookie);
+}
+
+Napi::Value GetMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t mark = 0;
+  socklen_t len = sizeof(mark);
+  if (getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &len) != 0) {
+    ThrowErrno(env, errno, "getsockopt(SO_MARK)", "reading a socket mark");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, mark);
+}
+
+Napi::Value LocalAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    ThrowErrno(env, errno, "getsockname", "reading a socket's local address");
+    return env.Undefined();
+  }
+  return AddressToObject(env, ss);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  close(fd);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitSockets(Napi::Env env, Napi::Object exports) {
+  exports.Set("listen", Napi::Function::New(env, Listen, "listen"));
+  exports.Set("connect", Napi::Function::New(env, Connect, "connect"));
+  exports.Set("setConnectCallback", Napi::Function::New(env, SetConnectCallback, "setConnectCallback"));
+  exports.Set("cancelConnect", Napi::Function::New(env, CancelConnect, "cancelConnect"));
+  exports.Set("pendingConnects", Napi::Function::New(env, PendingConnects, "pendingConnects"));
+  exports.Set("setMark", Napi::Function::New(env, SetMark, "setMark"));
+  exports.Set("getMark", Napi::Function::New(env, GetMark, "getMark"));
+  exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
+  exports.Set("getCookie", Napi::Function::New(env, GetCookie, "getCookie"));
+  exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+}
+
+}  // namespace sidelane

@@ -1,0 +1,8 @@
+/** The list of subcommands, in the order `sidelane --help` shows them. */
+import type { Command } from 'commander';
+import { registerVersion } from './version';
+import { registerHookPath } from './hook-path';
+
+export type RegisterCommand = (program: Command) => void;
+
+export const COMMANDS: readonly RegisterCommand[] = [registerHookPath, registerVersion];

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The `sidelane` command line: commander wiring only. Each subcommand lives in commands/<name>.ts and does its
+ * work through the modules it names; errors become one clear line on stderr and the exit codes of DESIGN 8.
+ */
+import { Command, CommanderError } from 'commander';
+import { SidelaneError, describeError } from '../errors';
+import { COMMANDS } from './commands';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('sidelane')
+    .description('A sidecar proxy that captures traffic without conntrack or NAT (TPROXY inbound, connect() hook outbound).')
+    .option('--verbose', 'print error details (stack, context)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not failures; everything commander rejects is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
+      return 2;
+    }
+    const verbose = program.opts<{ verbose?: boolean }>().verbose || argv.includes('--verbose');
+    process.stderr.write(`sidelane: ${describeError(err)}\n`);
+    if (verbose && err instanceof Error) {
+      if (err instanceof SidelaneError) process.stderr.write(`${JSON.stringify({ code: err.code, ...err.context })}\n`);
+      process.stderr.write(`${err.stack ?? ''}\n`);
+    }
+    return err instanceof SidelaneError ? err.exitCode : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`sidelane: ${describeError(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * A lab of "pods" as network namespaces (DESIGN 6): each pod has eth0 on a bridge inside a private "node"
+ * namespace, addresses from 198.18.0.0/15 and 2001:db8::/32 only, a default route to the node (which routes
+ * nowhere else), and everything — namespaces, processes — is removed by destroy(), also when a test fails.
+ * Used by the e2e tests, `sidelane demo` and `sidelane bench`.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { SidelaneError } from '../errors';
+import { ProcessRunner, type CommandResult, type RunOptions } from './command';
+
+const runner = new ProcessRunner();
+
+/** Node (bridge) addresses; pods get .10 upwards. */
+const NODE_V4 = '198.18.0.1';
+const NODE_V6 = '2001:db8::1';
+
+export interface PodOptions {
+  /** Host part inside 198.18.0.0/16 (default: next free from 10). */
+  readonly index?: number;
+  /** Give the pod an IPv6 address (default: the lab's ipv6 setting). */
+  readonly ipv6?: boolean;
+}
+
+export interface LabOptions {
+  /** Prefix of the namespace names (default "sl"); a random suffix is always added. */
+  readonly prefix?: string;
+  readonly ipv6?: boolean;
+}
+
+export class Pod {
+  readonly processes = new Set<ChildProcess>();
+  constructor(
+    readonly lab: Lab,
+    readonly name: string,
+    readonly netns: string,
+    readonly ipv4: string,
+    readonly ipv6: string | undefined,
+  ) {}
+
+  /** Runs a command inside the pod and collects its output (rejects on non-zero unless allowFailure). */
+  exec(cmd: string, args: readonly string[] = [], options: RunOptions = {}): Promise<CommandResult> {
+    return runner.run('ip', ['netns', 'exec', this.netns, cmd, ...args], options);
+  }
+
+  /** Runs a shell snippet inside the pod. */
+  sh(script: string, options: RunOptions = {}): Promise<CommandResult> {
+    return this.exec('sh', ['-c', script], options);
+  }
+
+  /** Starts a long-running process inside the pod; it is killed (by pid) when the lab is destroyed. */
+  spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.netns, cmd, ...args], { stdio: 'pipe', ...options });
+    this.processes.add(child);
+    child.on('exit', () => this.processes.delete(child));
+    return child;
+  }
+
+  /** nf_conntrack_count in this pod's namespace (0 when conntrack never tracked anything here). */
+  async conntrackCount(): Promise<number> {
+    const r = await this.exec('cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { allowFailure: true });
+    if (r.code !== 0) return 0; // conntrack not loaded at all: nothing can be tracked
+    return Number.parseInt(r.stdout.trim(), 10);
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all([...this.processes].map((p) => stopProcess(p)));
+  }
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves when the process is gone. */
+export function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+let liveLabs = new Set<Lab>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last-resort cleanup if the process dies with labs alive (SIGINT/SIGTERM, uncaught error).
+  const cleanupSync = (): void => {
+    for (const lab of liveLabs) lab.destroySync();
+    liveLabs = new Set();
+  };
+  process.on('exit', cleanupSync);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      cleanupSync();
+      process.exit(130);
+    });
+  }
+}
+
+export class Lab {
+  readonly pods: Pod[] = [];
+  readonly nodeNetns: string;
+  private nextIndex = 10;
+  private destroyed = false;
+
+  private constructor(
+    readonly id: string,
+    readonly ipv6: boolean,
+  ) {
+    this.nodeNetns = `${id}-node`;
+  }
+
+  static async create(options: LabOptions = {}): Promise<Lab> {
+    assertRoot('creating network namespaces');
+    const id = `${options.prefix ?? 'sl'}-${randomBytes(3).toString('hex')}`;
+    const lab = new Lab(id, options.ipv6 ?? true);
+    liveLabs.add(lab);
+    installExitHook();
+    try {
+      await runner.run('ip', ['netns', 'add', lab.nodeNetns]);
+      const n = (...args: string[]): Promise<CommandResult> => runner.run('ip', ['-n', lab.nodeNetns, ...args]);
+      await n('link', 'set', 'lo', 'up');
+      await n('link', 'add', 'br0', 'type', 'bridge');
+      await n('addr', 'add', `${NODE_V4}/16`, 'dev', 'br0');
+      if (lab.ipv6) await n('-6', 'addr', 'add', `${NODE_V6}/64`, 'dev', 'br0', 'nodad');
+      await n('link', 'set', 'br0', 'up');
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  /** Creates a pod namespace with eth0 on the bridge. */
+  async addPod(name: string, options: PodOptions = {}): Promise<Pod> {
+    if (!/^[a-z0-9-]{1,20}$/.test(name)) throw new SidelaneError('SIDELANE_ERR_NETNS', `pod name ${name} must be 1-20 of [a-z0-9-]`);
+    const index = options.index ?? this.nextIndex++;
+    if (index < 2 || index > 250) throw new SidelaneError('SIDELANE_ERR_NETNS', `pod index ${index} out of range 2-250`);
+    const netns = `${this.id}-${name}`;
+    const ipv4 = `198.18.0.${index}`;
+    const withV6 = options.ipv6 ?? this.ipv6;
+    const ipv6 = withV6 ? `2001:db8::${index.toString(16)}` : undefined;
+    const pod = new Pod(this, name, netns, ipv4, ipv6);
+    this.pods.push(pod);
+    await runner.run('ip', ['netns', 'add', netns]);
+    const p = (...args: string[]): Promise<CommandResult> => runner.run('ip', ['-n', netns, ...args]);
+    const n = (...args: string[]): Promise<CommandResult> => runner.run('ip', ['-n', this.nodeNetns, ...args]);
+    const peer = `vp${index}`;
+    await runner.run('ip', ['-n', netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', this.nodeNetns]);
+    await n('link', 'set', peer, 'master', 'br0');
+    await n('link', 'set', peer, 'up');
+    await p('link', 'set', 'lo', 'up');
+    await p('addr', 'add', `${ipv4}/16`, 'dev', 'eth0');
+    if (ipv6) await p('-6', 'addr', 'add', `${ipv6}/64`, 'dev', 'eth0', 'nodad');
+    await p('link', 'set', 'eth0', 'up');
+    // Service VIPs (198.19.0.0/16) and any other address route to the node namespace, which forwards nothing out.
+    await p('route', 'add', 'default', 'via', NODE_V4);
+    if (ipv6) await p('-6', 'route', 'add', 'default', 'via', NODE_V6);
+    return pod;
+  }
+
+  pod(name: string): Pod {
+    const pod = this.pods.find((p) => p.name === name);
+    if (!pod) throw new SidelaneError('SIDELANE_ERR_NETNS', `no pod ${name} in lab ${this.id}`);
+    return pod;
+  }
+
+  /** Kills every process started in the lab and deletes every namespace it created. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all(this.pods.map((p) => p.killAll()));
+    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
+      await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
+    }
+    liveLabs.delete(this);
+  }
+
+  /** Synchronous variant for process-exit paths. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const pod of this.pods) for (const child of pod.processes) child.kill('SIGKILL');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export function assertRoot(what: string): void {
+  if (!isRoot()) throw new SidelaneError('SIDELANE_ERR_NETNS', `${what} needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)`);
+}
+
+/** True when this machine can create network namespaces (root and `ip netns` works). */
+export function canUseNetns(): boolean {
+  if (!isRoot()) return false;
+  return existsSync('/proc/self/ns/net') && existsSync('/usr/sbin/ip') || existsSync('/sbin/ip');
+}
+
+export async function listNetns(): Promise<string[]> {
+  const r = await runner.run('ip', ['netns', 'list'], { allowFailure: true });
+  return r.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+}
