@@ -72,7 +72,8 @@ function intOption(value: number | undefined, what: string, min: number, max: nu
 }
 
 /**
- * Events: 'connection' (AcceptedConnection), 'exhausted' (AcceptorExhaustionInfo — at most once per interval).
+ * Events: 'connection' (AcceptedConnection), 'batch' (how many connections one call from native delivered, emitted
+ * before them), 'exhausted' (AcceptorExhaustionInfo — at most once per interval).
  * The listening fd stays the caller's: stop() before closing it.
  */
 export class NativeAcceptor extends EventEmitter {
@@ -143,6 +144,7 @@ export class NativeAcceptor extends EventEmitter {
 
   private onBatch(count: number, meta: Int32Array, addresses: string[], headers: Buffer | undefined): void {
     this.batches += 1;
+    this.emit('batch', count);
     let headerOffset = 0;
     for (let i = 0; i < count; i++) {
       const m = i * ACCEPT_META_FIELDS;
