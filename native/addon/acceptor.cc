@@ -12,10 +12,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -42,6 +44,7 @@ enum HeaderStatus : int32_t {
   kHeaderMalformed = 3,  // not a PROXY v2 header (signature or version); nothing consumed
   kHeaderOversized = 4,  // declares more than maxHeader bytes; nothing consumed
   kHeaderClosed = 5,     // the peer closed or reset before sending a complete header
+  kHeaderTimeout = 6,    // still incomplete when headerWaitMs ran out (only with headerWaitMs); nothing consumed
 };
 
 enum HeaderMode : int { kModeNone = 0, kModeLoopback = 1, kModeAlways = 2 };
@@ -57,9 +60,24 @@ struct Options {
   uint64_t backoff_ms = 100;
   uint64_t report_ms = 1000;
   bool no_delay = true;
+  uint64_t header_wait_ms = 0;  // 0: report pending at once; else wait natively (see Parked)
 };
 
 struct AcceptorModule;
+struct Acceptor;
+
+// A connection whose PROXY v2 header had not fully arrived at accept time, waiting (natively, on its own
+// uv_poll) for the rest or for its deadline — so the outbound path never needs a net.Socket to read a header.
+// Its batch entry is kept ready to deliver.
+struct Parked {
+  uv_poll_t poll;
+  Acceptor* acceptor = nullptr;
+  int fd = -1;
+  uint64_t deadline_ms = 0;
+  bool done = false;
+  int32_t meta[8];
+  char addresses[3 * INET6_ADDRSTRLEN];
+};
 
 struct Acceptor {
   AcceptorModule* module = nullptr;
@@ -70,6 +88,8 @@ struct Acceptor {
   uv_poll_t poll;
   uv_timer_t backoff;
   uv_timer_t report;
+  uv_timer_t park_timer;  // fires at the oldest parked connection's deadline
+  std::vector<Parked*> parked;  // FIFO: deadlines only grow
   int open_handles = 0;
   bool paused = false;
   bool closing = false;
@@ -137,7 +157,9 @@ bool IsLoopback(const sockaddr_storage& ss) {
 
 // Frames a PROXY v2 header (haproxy proxy-protocol.txt, section 2.2) without decoding it: the TypeScript codec
 // does that. Consumes the bytes only when the whole header is there.
-HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32_t* length) {
+// On kHeaderPending, *needed says how many bytes must be queued before trying again makes sense.
+HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32_t* length, uint32_t* needed) {
+  *needed = 16;
   uint8_t fixed[16];
   ssize_t n;
   do {
@@ -151,6 +173,7 @@ HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32
   if (n < 16) return kHeaderPending;
   uint32_t total = 16u + ((static_cast<uint32_t>(fixed[14]) << 8) | fixed[15]);
   if (total > max) return kHeaderOversized;
+  *needed = total;
   size_t at = out->size();
   out->resize(at + total);
   do {
@@ -171,6 +194,21 @@ HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32
 }
 
 void OnHandleClosed(uv_handle_t* handle);
+void OnParkedClosed(uv_handle_t* handle);
+
+// Ends a parked connection's wait; with close_fd (the acceptor stops) nobody will take the connection.
+void Unpark(Parked* p, bool close_fd) {
+  if (p->done) return;
+  p->done = true;
+  uv_poll_stop(&p->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnParkedClosed);
+  if (close_fd) {
+    close(p->fd);
+  } else {
+    int one = 1;  // whoever takes the socket expects the default low-water mark
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+  }
+}
 
 void CloseAcceptor(Acceptor* a) {
   if (a->closing) return;
@@ -182,12 +220,26 @@ void CloseAcceptor(Acceptor* a) {
   uv_close(reinterpret_cast<uv_handle_t*>(&a->poll), OnHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&a->backoff), OnHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&a->report), OnHandleClosed);
+  uv_timer_stop(&a->park_timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&a->park_timer), OnHandleClosed);
+  for (Parked* p : a->parked) Unpark(p, true);
+  a->parked.clear();
   if (a->reserve_fd >= 0) close(a->reserve_fd);
   a->reserve_fd = -1;
 }
 
-void OnHandleClosed(uv_handle_t* handle) {
-  auto* a = static_cast<Acceptor*>(handle->data);
+void HandleGone(Acceptor* a);
+
+void OnHandleClosed(uv_handle_t* handle) { HandleGone(static_cast<Acceptor*>(handle->data)); }
+
+void OnParkedClosed(uv_handle_t* handle) {
+  auto* p = static_cast<Parked*>(handle->data);
+  Acceptor* a = p->acceptor;
+  delete p;
+  HandleGone(a);
+}
+
+void HandleGone(Acceptor* a) {
   if (--a->open_handles > 0) return;
   AcceptorModule* m = a->module;
   napi_env env = m->env;
@@ -315,6 +367,8 @@ void Deliver(Acceptor* a, size_t count) {
   napi_make_callback(env, a->async_context, e.Global(), cb, 5, argv, nullptr);
 }
 
+bool Park(Acceptor* a, const int32_t* meta, const char* addresses, uint32_t needed);
+
 void OnReadable(uv_poll_t* handle, int status, int events) {
   auto* a = static_cast<Acceptor*>(handle->data);
   if (a->closing || a->paused) return;
@@ -367,13 +421,94 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
     meta[7] = 0;
     if (a->opt.header_mode == kModeAlways || (a->opt.header_mode == kModeLoopback && IsLoopback(local))) {
       uint32_t length = 0;
-      meta[6] = FrameHeader(fd, a->opt.max_header, &a->headers, &length);
+      uint32_t needed = 0;
+      meta[6] = FrameHeader(fd, a->opt.max_header, &a->headers, &length, &needed);
       meta[7] = static_cast<int32_t>(length);
+      ++a->accepted;
+      if (meta[6] == kHeaderPending && a->opt.header_wait_ms > 0 && Park(a, meta, addr, needed)) continue;
+    } else {
+      ++a->accepted;
     }
     ++count;
-    ++a->accepted;
   }
   if (count > 0) Deliver(a, count);
+}
+
+// Delivers one parked connection as a batch of one (parking is the rare path; batching it buys nothing).
+void DeliverParked(Parked* p, int32_t status, uint32_t length) {
+  Acceptor* a = p->acceptor;
+  a->meta.resize(std::max<size_t>(a->meta.size(), kMetaFields));
+  a->addresses.resize(std::max<size_t>(a->addresses.size(), 3 * INET6_ADDRSTRLEN));
+  std::memcpy(a->meta.data(), p->meta, sizeof(p->meta));
+  std::memcpy(a->addresses.data(), p->addresses, sizeof(p->addresses));
+  a->meta[6] = status;
+  a->meta[7] = static_cast<int32_t>(length);
+  Deliver(a, 1);
+}
+
+// uv_poll is level-triggered: a partial header sitting in the queue would wake us on every loop turn. So the
+// socket's SO_RCVLOWAT is raised to the bytes the header still needs: it turns readable only when they are all
+// there, or on EOF / error (which poll reports regardless of the low-water mark).
+void WaitFor(int fd, uint32_t needed) {
+  int lowat = static_cast<int>(needed);
+  setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+}
+
+void OnParkedReadable(uv_poll_t* handle, int status, int events) {
+  auto* p = static_cast<Parked*>(handle->data);
+  Acceptor* a = p->acceptor;
+  if (p->done || a->closing) return;
+  a->headers.clear();
+  uint32_t length = 0;
+  uint32_t needed = 0;
+  HeaderStatus st = FrameHeader(p->fd, a->opt.max_header, &a->headers, &length, &needed);
+  if (st == kHeaderPending) {
+    pollfd pfd{p->fd, POLLRDHUP, 0};
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLERR | POLLHUP)) != 0) {
+      st = kHeaderClosed;  // the peer finished (or failed) without completing the header
+    } else {
+      WaitFor(p->fd, needed);
+      return;
+    }
+  }
+  Unpark(p, false);
+  a->parked.erase(std::find(a->parked.begin(), a->parked.end(), p));
+  DeliverParked(p, st, length);
+}
+
+void OnParkTimer(uv_timer_t* t) {
+  auto* a = static_cast<Acceptor*>(t->data);
+  if (a->closing) return;
+  uint64_t now = uv_now(a->module->loop);
+  while (!a->parked.empty() && a->parked.front()->deadline_ms <= now) {
+    Parked* p = a->parked.front();
+    a->parked.erase(a->parked.begin());
+    Unpark(p, false);
+    a->headers.clear();
+    DeliverParked(p, kHeaderTimeout, 0);
+    if (a->closing) return;
+  }
+  if (!a->parked.empty()) uv_timer_start(&a->park_timer, OnParkTimer, a->parked.front()->deadline_ms - now, 0);
+}
+
+bool Park(Acceptor* a, const int32_t* meta, const char* addresses, uint32_t needed) {
+  auto* p = new Parked();
+  p->acceptor = a;
+  p->fd = meta[0];
+  p->deadline_ms = uv_now(a->module->loop) + a->opt.header_wait_ms;
+  std::memcpy(p->meta, meta, sizeof(p->meta));
+  std::memcpy(p->addresses, addresses, sizeof(p->addresses));
+  p->poll.data = p;
+  if (uv_poll_init(a->module->loop, &p->poll, p->fd) != 0) {
+    delete p;
+    return false;  // reported as pending; JS falls back
+  }
+  ++a->open_handles;
+  WaitFor(p->fd, needed);
+  uv_poll_start(&p->poll, UV_READABLE, OnParkedReadable);
+  if (a->parked.empty()) uv_timer_start(&a->park_timer, OnParkTimer, a->opt.header_wait_ms, 0);
+  a->parked.push_back(p);
+  return true;
 }
 
 Acceptor* Find(AcceptorModule* m, const Napi::CallbackInfo& info) {
@@ -387,7 +522,8 @@ int64_t IntOpt(const Napi::Object& o, const char* key, int64_t fallback) {
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
 }
 
-// acceptorStart(listenFd, {batch, originalDst, proxyHeader, maxHeader, backoffMs, reportIntervalMs, noDelay},
+// acceptorStart(listenFd, {batch, originalDst, proxyHeader, maxHeader, headerWaitMs, backoffMs, reportIntervalMs,
+//               noDelay},
 //               onBatch(id, count, meta, addresses, headers), onExhausted(id, info)) -> id
 Napi::Value AcceptorStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -407,6 +543,7 @@ Napi::Value AcceptorStart(const Napi::CallbackInfo& info) {
   opt.backoff_ms = static_cast<uint64_t>(IntOpt(o, "backoffMs", 100));
   opt.report_ms = static_cast<uint64_t>(IntOpt(o, "reportIntervalMs", 1000));
   opt.no_delay = !o.Has("noDelay") || o.Get("noDelay").ToBoolean().Value();
+  opt.header_wait_ms = static_cast<uint64_t>(IntOpt(o, "headerWaitMs", 0));
   if (fd < 0 || opt.batch < 1 || opt.batch > 4096 || opt.header_mode < kModeNone || opt.header_mode > kModeAlways ||
       opt.max_header < 16 || opt.max_header > 65551) {
     ThrowInvalid(env, "acceptorStart: invalid listen fd or options");
@@ -436,10 +573,12 @@ Napi::Value AcceptorStart(const Napi::CallbackInfo& info) {
   }
   uv_timer_init(m->loop, &a->backoff);
   uv_timer_init(m->loop, &a->report);
-  a->poll.data = a->backoff.data = a->report.data = a;
-  a->open_handles = 3;
+  uv_timer_init(m->loop, &a->park_timer);
+  a->poll.data = a->backoff.data = a->report.data = a->park_timer.data = a;
+  a->open_handles = 4;
   // Timers must not keep the process alive by themselves; the poll handle does (as a listening server would).
   uv_unref(reinterpret_cast<uv_handle_t*>(&a->report));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&a->park_timer));
   a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   napi_create_reference(env, info[2], 1, &a->on_batch);
   napi_create_reference(env, info[3], 1, &a->on_exhausted);

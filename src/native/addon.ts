@@ -83,6 +83,8 @@ export interface AcceptorNativeOptions {
   /** 0 none, 1 only when the local address is loopback (hooked connections), 2 always. */
   readonly proxyHeader: 0 | 1 | 2;
   readonly maxHeader: number;
+  /** 0: report an incomplete header as pending at once; else wait natively up to this long. */
+  readonly headerWaitMs: number;
   readonly backoffMs: number;
   readonly reportIntervalMs: number;
   readonly noDelay: boolean;

@@ -15,17 +15,18 @@ import { UsageError } from '../errors';
 import type { Family, SocketAddress } from './address';
 
 /** Index = the header status native/addon/acceptor.cc reports. */
-export const HEADER_STATUSES = ['none', 'complete', 'pending', 'malformed', 'oversized', 'closed'] as const;
+export const HEADER_STATUSES = ['none', 'complete', 'pending', 'malformed', 'oversized', 'closed', 'timeout'] as const;
 export type HeaderStatus = (typeof HEADER_STATUSES)[number];
 
 /**
- * What native framing found at accept time. `complete`: the header's bytes (consumed from the socket, to be
- * decoded by the PROXY v2 codec). `pending`: not all there yet, nothing consumed — read it with a deadline.
- * `malformed` / `oversized` / `closed`: refuse the connection.
+ * What native framing found. `complete`: the header's bytes (consumed from the socket, to be decoded by the
+ * PROXY v2 codec). `pending`: not all there at accept time, nothing consumed — read it with a deadline (only when
+ * headerWaitMs is 0). `timeout`: still incomplete after headerWaitMs, nothing consumed.
+ * `malformed` / `oversized` / `closed` / `timeout`: refuse the connection.
  */
 export type ProxyHeaderFraming =
   | { readonly status: 'complete'; readonly bytes: Buffer }
-  | { readonly status: 'pending' | 'malformed' | 'oversized' | 'closed' };
+  | { readonly status: 'pending' | 'malformed' | 'oversized' | 'closed' | 'timeout' };
 
 export interface AcceptedConnection {
   /** Non-blocking, close-on-exec; the listener's owner must close it (or hand it to the native relay). */
@@ -49,6 +50,13 @@ export interface NativeAcceptorOptions {
   readonly proxyHeader?: 'none' | 'loopback' | 'always';
   /** Largest header accepted (16-byte fixed part + its declared length), 16..65551; default 2048. */
   readonly maxHeaderBytes?: number;
+  /**
+   * With header framing: how long to wait natively for a header that is not complete at accept time (the hook
+   * writes it just after the handshake, so it can trail the accept by microseconds). The connection is delivered
+   * once it is complete (or malformed, closed, or the wait ran out: `timeout`). 0 (default): deliver at once as
+   * `pending` and let JavaScript read it. 0..60000.
+   */
+  readonly headerWaitMs?: number;
   /** Pause after hitting the fd limit, ms; default 100. */
   readonly backoffMs?: number;
   /** At most one 'exhausted' event per interval, ms; default 1000. */
@@ -85,6 +93,7 @@ export class NativeAcceptor extends EventEmitter {
     originalDst: boolean;
     proxyHeader: 0 | 1 | 2;
     maxHeader: number;
+    headerWaitMs: number;
     backoffMs: number;
     reportIntervalMs: number;
     noDelay: boolean;
@@ -108,6 +117,7 @@ export class NativeAcceptor extends EventEmitter {
       originalDst: options.originalDst ?? false,
       proxyHeader: HEADER_MODES[mode],
       maxHeader: intOption(options.maxHeaderBytes, 'maxHeaderBytes', 16, 65551, 2048),
+      headerWaitMs: intOption(options.headerWaitMs, 'headerWaitMs', 0, 60_000, 0),
       backoffMs: intOption(options.backoffMs, 'backoffMs', 1, 60_000, 100),
       reportIntervalMs: intOption(options.reportIntervalMs, 'reportIntervalMs', 1, 3_600_000, 1000),
       noDelay: options.noDelay ?? true,

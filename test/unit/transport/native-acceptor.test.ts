@@ -194,11 +194,76 @@ test('PROXY v2 framing modes: none never frames; loopback frames on a loopback l
   loop.close();
 });
 
+test('headerWaitMs: an incomplete header waits natively, then arrives complete, closed or timed out', async () => {
+  const header = v2Header(12);
+  const l = listener();
+  const [late, never, quits, gone] = await connectAll(l.port, 4);
+  const port = new Map([late, never, quits, gone].map((c) => [c!, c!.localPort!]));
+  late!.write(header.subarray(0, 20));
+  never!.write(header.subarray(0, 20));
+  gone!.write(header.subarray(0, 5));
+  await sleep(30);
+  const acceptor = new NativeAcceptor(l.fd, { proxyHeader: 'always', headerWaitMs: 300 });
+  const got = new Map<number, { conn: AcceptedConnection; at: number }>();
+  acceptor.on('connection', (c: AcceptedConnection) => got.set(c.remote.port, { conn: c, at: Date.now() }));
+  const started = Date.now();
+  const cpu0 = process.cpuUsage();
+  acceptor.start();
+  await sleep(60);
+  assert.equal(got.size, 0, 'incomplete headers are held back, not delivered as pending');
+  late!.write(Buffer.concat([header.subarray(20), Buffer.from('app-bytes')]));
+  quits!.end();
+  gone!.destroy();
+  await waitFor('all four delivered', () => got.size === 4);
+  const cpu = process.cpuUsage(cpu0);
+  const share = (cpu.user + cpu.system) / 1000 / (Date.now() - started);
+  assert.ok(share < 0.5, `${(share * 100).toFixed(0)}% CPU while a partial header waited: the wait spins`);
+  const l1 = got.get(port.get(late!)!)!;
+  assert.equal(l1.conn.proxyHeader?.status, 'complete');
+  assert.ok(l1.conn.proxyHeader?.status === 'complete' && l1.conn.proxyHeader.bytes.equals(header));
+  assert.equal(got.get(port.get(quits!)!)!.conn.proxyHeader?.status, 'closed');
+  assert.equal(got.get(port.get(gone!)!)!.conn.proxyHeader?.status, 'closed');
+  const n = got.get(port.get(never!)!)!;
+  assert.equal(n.conn.proxyHeader?.status, 'timeout');
+  assert.ok(n.at - started >= 290, `timed out after ${n.at - started} ms; expected the 300 ms wait`);
+  // The completed one still carries the application's bytes; the timed-out one kept its partial header.
+  const rest = readAll(new net.Socket({ fd: l1.conn.fd, readable: true, writable: true }));
+  late!.end();
+  assert.equal((await rest).toString(), 'app-bytes');
+  const partial = readAll(new net.Socket({ fd: n.conn.fd, readable: true, writable: true }));
+  never!.end();
+  assert.ok((await partial).equals(header.subarray(0, 20)));
+  for (const c of [quits, gone]) addon().closeFd(got.get(port.get(c!)!)!.conn.fd);
+  acceptor.stop();
+  l.close();
+});
+
+test('stop() closes connections still waiting for their header', async () => {
+  const l = listener();
+  const [waiting] = await connectAll(l.port, 1);
+  waiting!.write(SIGNATURE.subarray(0, 4));
+  const acceptor = new NativeAcceptor(l.fd, { proxyHeader: 'always', headerWaitMs: 10_000 });
+  let delivered = 0;
+  acceptor.on('connection', () => (delivered += 1));
+  acceptor.start();
+  await waitFor('accepted', () => acceptor.stats().accepted === 1);
+  const closed = new Promise<void>((r) => {
+    waiting!.on('error', () => r());
+    waiting!.on('end', () => r());
+  });
+  waiting!.resume();
+  acceptor.stop();
+  await closed;
+  assert.equal(delivered, 0);
+  l.close();
+});
+
 test('bad options are refused with a clear error; a non-listening fd with a typed one', () => {
   assert.throws(() => new NativeAcceptor(-1), UsageError);
   assert.throws(() => new NativeAcceptor(3, { batch: 0 }), /batch must be an integer 1..4096/);
   assert.throws(() => new NativeAcceptor(3, { maxHeaderBytes: 8 }), /maxHeaderBytes/);
   assert.throws(() => new NativeAcceptor(3, { proxyHeader: 'sometimes' as never }), /proxyHeader/);
+  assert.throws(() => new NativeAcceptor(3, { headerWaitMs: -5 }), /headerWaitMs/);
   const sock = addon().listen({ family: 4, address: '127.0.0.1', port: 0, transparent: false, reusePort: false });
   addon().closeFd(sock);
   assert.throws(() => new NativeAcceptor(sock).start(), /EBADF|not a listening socket/);
