@@ -315,7 +315,7 @@ async function main(): Promise<void> {
   const bulkProxies = iperf
     ? { js: await ProxyChild.start('js', iperf.port, threads), native: await ProxyChild.start('native', iperf.port, threads, pipeSize) }
     : undefined;
-  const results: Record<Mode, { bulkGbps: number[]; connPerSec: number[]; failed: number; cpuPerGB?: number; idleBytes?: number }> = {
+  const results: Record<Mode, { bulkGbps: number[]; connPerSec: number[]; failed: number; cpuPerGB?: number; cpuPerConn?: number; idleBytes?: number }> = {
     direct: { bulkGbps: [], connPerSec: [], failed: 0 },
     js: { bulkGbps: [], connPerSec: [], failed: 0 },
     native: { bulkGbps: [], connPerSec: [], failed: 0 },
@@ -325,6 +325,8 @@ async function main(): Promise<void> {
   const modes: Mode[] = ['direct', 'js', 'native'];
   const cpu: Record<'js' | 'native', number> = { js: 0, native: 0 };
   const moved: Record<'js' | 'native', number> = { js: 0, native: 0 }; // GB through each proxy in the bulk phase
+  const connCpu: Record<'js' | 'native', number> = { js: 0, native: 0 };
+  const connCount: Record<'js' | 'native', number> = { js: 0, native: 0 };
   // Alternate the modes within each repetition so machine noise hits all of them alike.
   for (let rep = 0; rep < reps; rep++) {
     for (const m of only.has('bulk') ? modes : []) {
@@ -338,14 +340,20 @@ async function main(): Promise<void> {
       }
     }
     for (const m of only.has('conn') ? modes : []) {
+      const c0 = m === 'direct' ? 0 : (await proxies[m].report()).cpuMicros;
       const r = await connectionRate(portOf(m), up, concurrency, durationMs);
       results[m].connPerSec.push(r.rate);
       results[m].failed += r.failed;
+      if (m !== 'direct') {
+        connCpu[m] += (await proxies[m].report()).cpuMicros - c0;
+        connCount[m] += (r.rate * durationMs) / 1000;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
   for (const m of ['js', 'native'] as const) {
     if (moved[m] > 0) results[m].cpuPerGB = cpu[m] / 1e6 / moved[m];
+    if (connCount[m] > 0) results[m].cpuPerConn = connCpu[m] / connCount[m];
     if (!only.has('idle')) continue;
     // A fresh proxy per mode, warmed up, so heap left over from the bulk phase does not blur the figure.
     const fresh = await ProxyChild.start(m, up.port, threads, pipeSize);
@@ -366,15 +374,15 @@ async function main(): Promise<void> {
     xs.length === 0 ? '-' : `${median(xs)!.toFixed(digits)} (${(median(xs)! / base).toFixed(2)}×)`;
   const direct = { bulk: median(results.direct.bulkGbps) ?? 1, conn: median(results.direct.connPerSec) ?? 1 };
   const lines = [
-    `| path | bulk Gbit/s (× direct) | proxy CPU s per GB | new conn/s (× direct) | failed | RSS per idle conn |`,
-    `|---|---|---|---|---|---|`,
+    `| path | bulk Gbit/s (× direct) | proxy CPU s per GB | new conn/s (× direct) | proxy CPU µs per conn | failed | RSS per idle conn |`,
+    `|---|---|---|---|---|---|---|`,
   ];
   for (const m of modes) {
     const r = results[m];
     lines.push(
       `| ${m === 'js' ? 'JS relay' : m === 'native' ? 'native relay' : 'direct'} | ${fmt(r.bulkGbps, 2, direct.bulk)} | ${
         r.cpuPerGB !== undefined ? r.cpuPerGB.toFixed(2) : '-'
-      } | ${fmt(r.connPerSec, 0, direct.conn)} | ${r.failed} | ${r.idleBytes !== undefined ? `${(r.idleBytes / 1024).toFixed(2)} KiB` : '-'} |`,
+      } | ${fmt(r.connPerSec, 0, direct.conn)} | ${r.cpuPerConn !== undefined ? r.cpuPerConn.toFixed(0) : '-'} | ${r.failed} | ${r.idleBytes !== undefined ? `${(r.idleBytes / 1024).toFixed(2)} KiB` : '-'} |`,
     );
   }
   const summary = [
