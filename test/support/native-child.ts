@@ -6,9 +6,9 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { isMainThread, Worker } from 'node:worker_threads';
 import { addon } from '../../src/native/addon';
-import { NativeAcceptor } from '../../src/transport/native-acceptor';
+import { NativeAcceptor, type AcceptedConnection } from '../../src/transport/native-acceptor';
 import { NativeRelay } from '../../src/transport/native-relay';
-import { nativeTopology } from './native-forwarder';
+import { nativeTopology, sharedConnector } from './native-forwarder';
 
 const mode = isMainThread ? process.argv[2] : 'worker-body';
 
@@ -66,6 +66,9 @@ async function main(): Promise<void> {
     case 'emfile':
       emfile();
       return;
+    case 'origdst':
+      await origDst(Number(process.argv[3]));
+      return;
     default:
       throw new Error(`unknown mode ${mode}`);
   }
@@ -102,6 +105,36 @@ function emfile(): void {
     }
   });
   out({ event: 'ready', port: addon().localAddress(fd).port });
+}
+
+// The REDIRECT baseline on the native path: listeners on `port` (v4 and v6) with SO_ORIGINAL_DST, every
+// connection relayed natively to a local echo server; one JSON line per finished relay.
+async function origDst(port: number): Promise<void> {
+  const out = (o: object): void => {
+    process.stdout.write(`${JSON.stringify(o)}\n`);
+  };
+  const relay = new NativeRelay();
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end());
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const target = { address: '127.0.0.1', port: (echo.address() as net.AddressInfo).port, family: 4 as const };
+  for (const family of [4, 6] as const) {
+    const fd = addon().listen({ family, address: family === 4 ? '0.0.0.0' : '::', port, transparent: false, reusePort: false, v6Only: family === 6 });
+    const acceptor = new NativeAcceptor(fd, { originalDst: true });
+    acceptor.on('connection', (c: AcceptedConnection) => {
+      sharedConnector()
+        .connectFd({ target })
+        .then(
+          (up) => relay.start(c.fd, up, {}, c, (r, conn) => out({ event: 'relayed', origDst: conn.origDst, local: conn.local, remote: conn.remote, end: r.end, bytesUp: r.bytesUp })),
+          () => addon().closeFd(c.fd),
+        );
+    });
+    acceptor.start();
+  }
+  out({ event: 'ready' });
 }
 
 main().catch((err) => {
