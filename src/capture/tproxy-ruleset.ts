@@ -154,7 +154,10 @@ export function buildTproxyRuleset(o: CaptureOptions, env: CaptureEnvironment): 
   if (o.notrack) {
     const rawPre: Rule[] = [
       rule([{ kind: 'inInterface', name: 'lo' }], { kind: 'return' }, 'loopback packets keep the verdict taken on output'),
-      rule([TCP, { kind: 'socketMark', value: o.bypassMark }], { kind: 'notrack' }, "a packet for one of the proxy's own sockets: no conntrack entry"),
+      // Transparent first: it also matches the request socket of a handshake in progress (the client's third ACK),
+      // which carries no mark yet; a marked socket check alone would let that ACK start a conntrack entry.
+      rule([TCP, { kind: 'transparentSocket' }], { kind: 'notrack' }, "a packet for one of the proxy's transparent sockets (captured flows): no conntrack entry"),
+      rule([TCP, { kind: 'socketMark', value: o.bypassMark }], { kind: 'notrack' }, "a packet for one of the proxy's other sockets (upstream connections): no conntrack entry"),
     ];
     if (inbound) {
       rawPre.push(
