@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { Pod } from '../../src/netns/lab';
+import assert from 'node:assert/strict';
+import type { Lab, Pod } from '../../src/netns/lab';
 import type { CommandResult } from '../../src/netns/command';
 
 const ROOT = process.env.SIDELANE_ROOT ?? path.resolve(__dirname, '../../..');
@@ -101,8 +102,22 @@ const SNAPSHOT_COMMANDS: readonly (readonly string[])[] = [
   ['ip', 'addr', 'show', 'dev', 'lo'],
 ];
 
+/**
+ * Waits until the kernel has finished with eth0's IPv6 link-local address (it appears, with its local route, a
+ * moment after the link comes up), so a snapshot taken now does not differ from a later one for that reason.
+ */
+export async function settle(pod: Pod): Promise<void> {
+  if (!pod.ipv6) return;
+  for (let i = 0; i < 100; i++) {
+    const r = await pod.exec('ip', ['-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link'], { allowFailure: true });
+    if (/inet6 fe80::/.test(r.stdout) && !/tentative/.test(r.stdout)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Everything capture may touch, with timestamps and counters normalised (nothing else is). */
 export async function snapshot(pod: Pod): Promise<string> {
+  await settle(pod);
   const parts: string[] = [];
   for (const cmd of SNAPSHOT_COMMANDS) {
     const r = await pod.exec(cmd[0]!, cmd.slice(1), { allowFailure: true });
@@ -115,3 +130,48 @@ export async function snapshot(pod: Pod): Promise<string> {
   }
   return parts.join('\n');
 }
+
+/**
+ * Rules that are not sidelane's, so a round trip also proves cleanup leaves others alone. Legacy pods get legacy
+ * rules in every table (the situation in which auto picks iptables-legacy; legacy tables, once instantiated, stay).
+ */
+export async function populateForeignRules(pod: Pod, legacy: boolean): Promise<void> {
+  await pod.exec('nft', ['add table inet user; add chain inet user input { type filter hook input priority 10; }; add rule inet user input tcp dport 1234 counter accept']);
+  await pod.exec('ip', ['rule', 'add', 'fwmark', '0x99', 'lookup', '99']);
+  await pod.exec('ip', ['route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '99']);
+  for (const bin of legacy ? ['iptables-legacy', 'ip6tables-legacy'] : ['iptables-nft', 'ip6tables-nft']) {
+    await pod.exec(bin, ['-A', 'INPUT', '-p', 'tcp', '--dport', '4321', '-j', 'ACCEPT']);
+    await pod.exec(bin, ['-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '5353', '-j', 'RETURN']);
+    if (legacy) {
+      await pod.exec(bin, ['-t', 'raw', '-N', 'USER_RAW']);
+      await pod.exec(bin, ['-t', 'nat', '-N', 'USER_NAT']);
+    }
+  }
+}
+
+interface InstalledView {
+  installed: boolean;
+  rules: { backend: string; family: string; reason: string }[];
+  routes: string[];
+}
+
+/** init, init again (must converge), capture show, cleanup (must restore the snapshot exactly), cleanup again. */
+export async function roundTrip(lab: Lab, name: string, backend: string, flags: string[]): Promise<void> {
+  const pod = await lab.addPod(name);
+  await populateForeignRules(pod, backend === 'iptables-legacy');
+  const before = await snapshot(pod);
+  await sidelaneOk(pod, ['init', '--backend', backend, ...flags]);
+  const once = await snapshot(pod);
+  await sidelaneOk(pod, ['init', '--backend', backend, ...flags]);
+  assert.equal(await snapshot(pod), once, `${name}: a second init must converge to the same state (no duplicates)`);
+  const view = JSON.parse((await sidelaneOk(pod, ['capture', 'show', '-o', 'json'])).stdout) as InstalledView;
+  assert.ok(view.installed && view.rules.length > 5, `${name}: capture show lists the rules`);
+  assert.ok(view.rules.every((r) => r.backend === backend && r.reason.length > 0), `${name}: every rule is ${backend}'s and has a reason`);
+  if (flags.includes('--ipv6') && backend !== 'nft') assert.ok(view.rules.some((r) => r.family === 'ipv6'), `${name}: IPv6 rules installed`);
+  if (flags.includes('--no-ipv6') && backend !== 'nft') assert.ok(!view.rules.some((r) => r.family === 'ipv6'), `${name}: no IPv6 rules`);
+  await sidelaneOk(pod, ['cleanup', '--backend', backend, ...flags]);
+  assert.equal(await snapshot(pod), before, `${name}: cleanup must restore the namespace exactly`);
+  const again = await sidelaneOk(pod, ['cleanup']);
+  assert.match(again.stdout, /nothing of sidelane is installed/);
+}
+
