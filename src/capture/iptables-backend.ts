@@ -116,8 +116,8 @@ export interface IptablesView {
 /** Reads one flavour × family with `-save` (which never instantiates a table). */
 export async function readIptables(runner: CommandRunner, flavour: IptablesFlavour, family: Family, counters = false): Promise<IptablesView> {
   const save = iptablesBinary(flavour, family, 'save');
-  if (!onPath(save)) return { flavour, family, readable: false, saved: new Map() };
   try {
+    // A missing binary makes the runner reject: that flavour is simply not readable here.
     const r = await runner.run(save, counters ? ['-c'] : [], { allowFailure: true, timeoutMs: 30_000 });
     if (r.code !== 0) return { flavour, family, readable: false, saved: new Map() };
     return { flavour, family, readable: true, saved: parseSave(r.stdout) };

@@ -54,7 +54,7 @@ function outboundDecisions(o: CaptureOptions, env: CaptureEnvironment, capture: 
     rules.push(rule([{ kind: 'destination', cidr: c }], { kind: 'return' }, '--exclude-outbound-cidrs: connections to this range are not captured', c.family));
   }
   if (!o.includeOutboundPorts.isEmpty) {
-    rules.push(rule([TCP, { kind: 'destinationPort', ports: o.includeOutboundPorts }], capture, `--include-outbound-ports: ${captured} whatever the destination`));
+    rules.push(rule([TCP, { kind: 'destinationPort', ports: o.includeOutboundPorts }], capture, `--include-outbound-ports (whatever the destination): ${captured}`));
   }
   if (o.includeOutboundCidrs === '*') {
     rules.push(rule([TCP], capture, `the app's outbound TCP connection: ${captured}`));
