@@ -4,18 +4,33 @@
  * flags or another backend converges on the new install only.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { withLab } from '../../support/netns';
-import { roundTrip, sidelane, sidelaneOk, snapshot } from '../../support/capture';
+import { CLI, roundTrip, sidelane, sidelaneOk, snapshot } from '../../support/capture';
 
-test('init/cleanup round trip for every --outbound choice and the Istio-style flags', async (t) => {
+test('init/cleanup round trip for every --outbound choice and the Istio-style flags; --hook-dir copies the hook', async (t) => {
   await withLab(t, { prefix: 'caprt' }, async (lab) => {
     try {
       await roundTrip(lab, 'hook', 'nft', ['--outbound', 'hook', '--ipv6']);
       await roundTrip(lab, 'none', 'iptables-nft', ['--outbound', 'none', '--ipv6']);
       await roundTrip(lab, 'istio', 'iptables-nft', ['-m', 'TPROXY', '-u', '1337', '-g', '1337', '-b', '8080,9000-9100', '-d', '22', '-i', '198.19.0.0/16,2001:db8:1::/48', '-x', '198.19.9.0/24', '-o', '5432', '-q', '3306', '-c', 'eth9,veth+', '--ipv6']);
       await roundTrip(lab, 'marks', 'nft', ['--mark', '0x1000', '--bypass-mark', '4097', '--route-table', '200', '--no-preserve-source', '--no-notrack', '--ipv6']);
+
+      // --hook-dir copies the hook library (what the Kubernetes init container does for the app containers).
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'sidelane-hookdir-'));
+      try {
+        const pod = lab.pods[0]!;
+        await sidelaneOk(pod, ['init', '--outbound', 'hook', '--hook-dir', path.join(dir, 'lib')]);
+        const copied = path.join(dir, 'lib', 'libsidelane_hook.so');
+        assert.deepEqual(readFileSync(copied), readFileSync(path.join(path.dirname(CLI), '../../../build/Release/libsidelane_hook.so')));
+        assert.equal(statSync(copied).mode & 0o777, 0o755);
+        await sidelaneOk(pod, ['cleanup']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     } finally {
       rmSync(`/run/sidelane-test/${lab.id}`, { recursive: true, force: true });
     }

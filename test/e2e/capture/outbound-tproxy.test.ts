@@ -4,12 +4,17 @@
  * (the app sees the client's address, the client gets its answer), (C) replies on a port the app serves directly
  * leave untouched, (A) the app's own outbound connection reaches the outbound listener with its original
  * destination as local address while the app's getpeername() shows the real server. Plus: loopback is never
- * captured, and the Istio-style GID exclusion keeps an unmarked proxy out of its own capture.
+ * captured, the Istio-style GID exclusion keeps an unmarked proxy out of its own capture, and a static Go client
+ * (which no connect() hook can reach) is captured.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import type { Lab, Pod } from '../../../src/netns/lab';
+import { ProcessRunner } from '../../../src/netns/command';
+import { fixturePath } from '../../support/golden-file';
 import { withLab } from '../../support/netns';
 import { CLI, connectFrom, sidelaneOk, startPeer, type Peer } from '../../support/capture';
 
@@ -117,4 +122,49 @@ test('the Istio-style --proxy-gid exclusion keeps an unmarked proxy out of its o
       rmSync(`/run/sidelane-test/${lab.id}`, { recursive: true, force: true });
     }
   });
+});
+
+/** Builds the static Go client once per run (Debian's golang-go; CGO_ENABLED=0 gives a static binary). */
+async function buildGoClient(): Promise<string | undefined> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidelane-go-'));
+  const out = path.join(dir, 'client');
+  const r = await new ProcessRunner().run('go', ['build', '-o', out, fixturePath('go-client', 'main.go')], {
+    allowFailure: true,
+    timeoutMs: 180_000,
+    env: { ...process.env, CGO_ENABLED: '0', GOCACHE: path.join(os.tmpdir(), 'sidelane-go-cache'), GO111MODULE: 'off' },
+  }).catch(() => undefined);
+  return r && r.code === 0 ? out : undefined;
+}
+
+test('a statically linked Go client (no libc connect) is captured by the TPROXY fallback, conntrack-free', async (t) => {
+  const binary = await buildGoClient();
+  if (!binary) {
+    const msg = 'SKIPPED: needs the Go toolchain (apt-get install golang-go)';
+    if (process.env.CI === 'true') throw new Error(`${msg}; CI=true makes this a failure`);
+    t.skip(msg);
+    return;
+  }
+  try {
+    await withLab(t, { prefix: 'capgo' }, async (lab) => {
+      try {
+        const s = await scene(lab, 'iptables-nft', true);
+        const file = (await s.web.exec('file', [binary], { allowFailure: true })).stdout;
+        assert.ok(!/dynamically linked/.test(file), `the client must be static: ${file}`);
+        for (const target of [`${s.ext.ipv4}:9000`, `[${s.ext.ipv6!}]:9000`]) {
+          const r = await s.web.exec(binary, [target], { timeoutMs: 15_000 });
+          const report = JSON.parse(r.stdout.trim()) as { ok: boolean; peer: string; data: string };
+          assert.equal(report.ok, true, r.stdout);
+          assert.equal(report.peer, target, "the Go client's getpeername() shows the real server");
+          assert.match(report.data, /^peer=\S+ port=9000\n$/, 'bytes arrived intact through the relay');
+          const dst = target.replace(/^\[|\](?=:)/g, '');
+          await s.relay.waitFor((e) => e.event === 'relay' && e.origDst === dst);
+        }
+        assert.equal(await s.web.conntrackCount(), 0);
+      } finally {
+        rmSync(`/run/sidelane-test/${lab.id}`, { recursive: true, force: true });
+      }
+    });
+  } finally {
+    rmSync(path.dirname(binary), { recursive: true, force: true });
+  }
 });
