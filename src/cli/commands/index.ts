@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { registerVersion } from './version';
 import { registerHookPath } from './hook-path';
+import { registerInject } from './inject';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerHookPath, registerVersion];
+export const COMMANDS: readonly RegisterCommand[] = [registerHookPath, registerInject, registerVersion];
