@@ -187,8 +187,9 @@ function resolveProxy(ann: PodAnnotations, options: InjectorOptions, workload: s
 }
 
 /**
- * A request above its limit is refused by the API server. When only the request is annotated, the default limit
- * follows it up; when both are annotated and disagree, the user is told here.
+ * The API server refuses a request above its limit. When only one side is annotated, the default of the other
+ * side moves with it (a request of 4 CPUs raises the default limit of 2; a limit of 50m lowers the default
+ * request of 100m); when both are annotated and disagree, the user is told here, naming the request annotation.
  */
 function resource(
   request: string | undefined,
@@ -198,17 +199,19 @@ function resource(
   name: 'proxyCPU' | 'proxyMemory',
   workload: string,
 ): { request: string; limit: string } {
-  const req = request ?? (limit !== undefined && (parseQuantity(limit) as number) < (parseQuantity(defaultRequest) as number) ? limit : defaultRequest);
-  if (limit !== undefined) {
-    if ((parseQuantity(req) as number) > (parseQuantity(limit) as number)) {
-      throw new InjectionError(`annotation sidecar.istio.io/${name}="${req}" is above sidecar.istio.io/${name}Limit="${limit}"; a request must not exceed its limit`, {
+  const size = (q: string): number => parseQuantity(q) as number; // every value here was validated
+  if (request !== undefined && limit !== undefined) {
+    if (size(request) > size(limit)) {
+      throw new InjectionError(`annotation sidecar.istio.io/${name}="${request}" is above sidecar.istio.io/${name}Limit="${limit}"; a request must not exceed its limit`, {
         workload,
         annotation: `sidecar.istio.io/${name}`,
       });
     }
-    return { request: req, limit };
+    return { request, limit };
   }
-  return { request: req, limit: (parseQuantity(req) as number) > (parseQuantity(defaultLimit) as number) ? req : defaultLimit };
+  if (request !== undefined) return { request, limit: size(request) > size(defaultLimit) ? request : defaultLimit };
+  if (limit !== undefined) return { request: size(defaultRequest) > size(limit) ? limit : defaultRequest, limit };
+  return { request: defaultRequest, limit: defaultLimit };
 }
 
 function dedupe<T>(values: readonly T[]): T[] {
