@@ -54,6 +54,8 @@ export interface AnnotationSpec {
   readonly expected: string;
   /** One line on what it does (docs/kubernetes.md has the long form). */
   readonly meaning: string;
+  /** An empty value means "not set" (Istio's reading of an empty inject annotation: use the default). */
+  readonly emptyIsUnset: boolean;
   read(raw: string, into: PodAnnotations): void;
 }
 
@@ -64,12 +66,14 @@ function spec<K extends keyof PodAnnotations>(
   expected: string,
   meaning: string,
   parse: (raw: string) => NonNullable<PodAnnotations[K]>,
+  emptyIsUnset = false,
 ): AnnotationSpec {
   return {
     name,
     origin,
     expected,
     meaning,
+    emptyIsUnset,
     read(raw, into) {
       into[key] = parse(raw);
     },
@@ -207,7 +211,7 @@ const QUANTITY = 'a Kubernetes quantity such as 100m, 2, 128Mi';
 
 export const ANNOTATIONS: readonly AnnotationSpec[] = [
   // Istio's, with Istio's meaning.
-  spec('sidecar.istio.io/inject', 'istio', 'istioInject', BOOL, 'false opts the workload out (the label of the same name too); sidelane.io/inject wins', parseBool),
+  spec('sidecar.istio.io/inject', 'istio', 'istioInject', BOOL, 'false opts the workload out (the label of the same name too); sidelane.io/inject wins', parseBool, true),
   spec('sidecar.istio.io/interceptionMode', 'istio', 'interceptionMode', 'TPROXY, REDIRECT or NONE', 'TPROXY → sidelane\'s TPROXY capture (the default), REDIRECT → the nat REDIRECT baseline, NONE → no capture', istioInterceptionMode),
   spec('traffic.sidecar.istio.io/includeInboundPorts', 'istio', 'includeInboundPorts', `'*' or ${PORTS}`, 'inbound ports captured; * (default) all, empty none', parsePortListOrWildcard),
   spec('traffic.sidecar.istio.io/excludeInboundPorts', 'istio', 'excludeInboundPorts', PORTS, 'inbound ports never captured (15090, 15021 and the status port are always added)', parsePortList),
@@ -223,7 +227,7 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
   spec('sidecar.istio.io/proxyCPULimit', 'istio', 'proxyCPULimit', QUANTITY, 'the proxy container\'s CPU limit (default 2)', quantity),
   spec('sidecar.istio.io/proxyMemoryLimit', 'istio', 'proxyMemoryLimit', QUANTITY, 'the proxy container\'s memory limit (default 1Gi)', quantity),
   // sidelane's own.
-  spec('sidelane.io/inject', 'sidelane', 'inject', BOOL, 'false opts the workload out, true opts it in even when sidecar.istio.io/inject is false', parseBool),
+  spec('sidelane.io/inject', 'sidelane', 'inject', BOOL, 'false opts the workload out, true opts it in even when sidecar.istio.io/inject is false', parseBool, true),
   spec('sidelane.io/mode', 'sidelane', 'mode', 'tproxy, redirect or none', 'the capture mode; wins over sidecar.istio.io/interceptionMode', oneOf(['tproxy', 'redirect', 'none'] as const)),
   spec('sidelane.io/outbound', 'sidelane', 'outbound', 'hook+tproxy, hook, tproxy or none', 'the outbound capture path (default hook+tproxy)', oneOf(['hook+tproxy', 'hook', 'tproxy', 'none'] as const)),
   spec('sidelane.io/hook-on-proxy-down', 'sidelane', 'hookOnProxyDown', 'wait:<ms> (1-600000), open or closed', 'what a hooked connect() does while the proxy is not listening', parseHookOnProxyDown),
@@ -265,6 +269,7 @@ export function readPodAnnotations(
     if (typeof raw !== 'string') {
       throw new InjectionError(`annotation ${name}=${JSON.stringify(raw)}: annotation values must be strings (quote it in YAML); expected ${entry.expected}`, { workload, annotation: name });
     }
+    if (entry.emptyIsUnset && raw.trim() === '') continue;
     readOne(entry, raw, out, workload);
   }
   return out;
@@ -283,7 +288,7 @@ export function readOne(entry: AnnotationSpec, raw: string, into: PodAnnotations
 /** Reads the `sidecar.istio.io/inject` label, which Istio prefers to the annotation of the same name. */
 export function readIstioInjectLabel(labels: Readonly<Record<string, unknown>> | undefined, workload: string): boolean | undefined {
   const raw = labels?.['sidecar.istio.io/inject'];
-  if (raw === undefined) return undefined;
+  if (raw === undefined || raw === '') return undefined;
   if (typeof raw === 'string') {
     try {
       return parseBool(raw);

@@ -131,7 +131,7 @@ function resolveCapture(ann: PodAnnotations, workload: string): CaptureSettings 
     includeOutboundPorts,
     excludeOutboundPorts: ann.excludeOutboundPorts ?? [],
     excludeInterfaces: ann.excludeInterfaces ?? [],
-    // REDIRECT never preserves the source; saying so on the command line keeps init's view and ours equal.
+    // nat REDIRECT cannot preserve the source (the proxy reaches the app from 127.0.0.6); NONE captures nothing.
     preserveSource: mode === 'tproxy' ? (ann.preserveSource ?? true) : false,
     ipv6: ann.ipv6,
   };

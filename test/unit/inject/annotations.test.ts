@@ -58,8 +58,10 @@ const TABLE: Readonly<Record<string, { valid: readonly Case[]; invalid: readonly
       { value: 'No', check: (r) => assert.equal(r.status, undefined) },
       { value: 'true', check: (r) => assert.ok(r.status) },
       { value: 'on', check: (r) => assert.ok(r.status) },
+      // Istio: empty means "use the default", which is to inject.
+      { value: '', check: (r) => assert.ok(r.status) },
     ],
-    invalid: ['maybe', '', '0'],
+    invalid: ['maybe', '0'],
   },
   'sidecar.istio.io/interceptionMode': {
     valid: [
@@ -207,6 +209,7 @@ const TABLE: Readonly<Record<string, { valid: readonly Case[]; invalid: readonly
     valid: [
       { value: 'false', check: (r) => assert.equal(r.status, undefined) },
       { value: 'true', check: (r) => assert.ok(r.status) },
+      { value: '', check: (r) => assert.ok(r.status) },
     ],
     invalid: ['disabled'],
   },
