@@ -51,10 +51,6 @@ function portMatch(direction: 'd' | 's', ports: PortSet, negate: boolean): strin
   return chunks.map((c) => `-m multiport --${direction}ports ${c.join(',')}`);
 }
 
-function ifaceName(name: string): string {
-  return name;
-}
-
 /** The alternatives a match expands to: several only for a positive port set too large for one multiport. */
 function matchText(m: Match): string[] {
   const not = 'negate' in m && m.negate ? '! ' : '';
@@ -62,9 +58,9 @@ function matchText(m: Match): string[] {
     case 'tcp':
       return ['-p tcp'];
     case 'inInterface':
-      return [`${not}-i ${ifaceName(m.name)}`];
+      return [`${not}-i ${m.name}`];
     case 'outInterface':
-      return [`${not}-o ${ifaceName(m.name)}`];
+      return [`${not}-o ${m.name}`];
     case 'source':
       return [`${not}-s ${formatCidr(m.cidr)}`];
     case 'destination':
