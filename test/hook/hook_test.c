@@ -963,6 +963,104 @@ static void case_tfo(void) {
   close(fd);
 }
 
+/* An app that binds its source address first: the redirect must still work and the header names that source. */
+static void case_bound_source(void) {
+  const char *addrs[2] = {direct_addr, getenv("HOOK_TEST_DIRECT_ADDR6")};
+  for (int i = 0; i < 2; i++) {
+    if (addrs[i] == NULL) fail("HOOK_TEST_DIRECT_ADDR%s not set", i ? "6" : "");
+    struct sockaddr_storage src;
+    socklen_t sl = make_addr(addrs[i], 0, &src);
+    int fd = tcp_socket(src.ss_family, 0);
+    CHECK(bind(fd, (struct sockaddr *)&src, sl) == 0, "bind %s: %s", addrs[i], strerror(errno));
+    const char *dst = i ? "2001:db8::99" : "198.18.9.99";
+    CHECK(connect_to(fd, dst, 443) == 0, "connect from bound %s: %s", addrs[i], strerror(errno));
+    char want[80], me[80];
+    fmt_endpoint(dst, 443, want, sizeof want);
+    struct reply r;
+    expect_redirect(fd, want, &r);
+    struct sockaddr_storage local;
+    socklen_t ll = sizeof local;
+    getsockname(fd, (struct sockaddr *)&local, &ll);
+    fmt_sockaddr((struct sockaddr *)&local, me, sizeof me);
+    CHECK(strcmp(r.src, me) == 0, "header src %s, socket bound to %s", r.src, me);
+    CHECK(strncmp(me, i ? "[2001:db8::" : "198.18.", i ? 11 : 7) == 0, "the bound source %s was not kept", me);
+    expect_peer(fd, want);
+    close(fd);
+  }
+}
+
+/* The listener for eintr_slow: after a pause it drains the full accept queue, then serves the hooked connection. */
+static int slow_listener;
+static void *slow_acceptor(void *arg) {
+  (void)arg;
+  sigset_t alrm;
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+  usleep(300000);
+  close(accept(slow_listener, NULL, NULL)); /* the filler */
+  int c = accept(slow_listener, NULL, NULL);
+  __atomic_fetch_add(&accepted_outbound, 1, __ATOMIC_SEQ_CST);
+  serve_outbound(c);
+  close(c);
+  return NULL;
+}
+
+/*
+ * A slow loopback handshake under a signal storm (HOOK_TEST_LISTENER=none). The outbound listener's accept queue
+ * is full, so the kernel drops the SYN and retransmits it after about a second: a blocking connect() sleeps and is
+ * interrupted. Control: a plain loopback connect in that state does return EINTR. Then the hooked connect must
+ * still return 0 with the header written — the hook waits out the interrupted handshake itself.
+ */
+static void case_eintr_slow(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  slow_listener = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(slow_listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_storage ss;
+  socklen_t len = make_addr("0.0.0.0", outbound_port, &ss);
+  CHECK(bind(slow_listener, (struct sockaddr *)&ss, len) == 0 && listen(slow_listener, 0) == 0, "listen: %s", strerror(errno));
+  int filler = tcp_socket(AF_INET, SOCK_NONBLOCK);
+  connect_to(filler, "127.0.0.1", outbound_port);
+  CHECK(wait_connected(filler) == 0, "filler connection failed");
+
+  struct itimerval storm = {.it_interval = {0, 200}, .it_value = {0, 200}}, off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &storm, NULL);
+  int control = tcp_socket(AF_INET, 0);
+  int rc = connect_to(control, "127.0.0.1", outbound_port);
+  int control_errno = errno;
+  setitimer(ITIMER_REAL, &off, NULL);
+  close(control);
+  CHECK(rc == -1 && control_errno == EINTR, "setup: a plain connect to a full accept queue gave %d/%s, not EINTR", rc,
+        strerror(control_errno));
+
+  pthread_t t;
+  pthread_create(&t, NULL, slow_acceptor, NULL);
+  int before = (int)signals_seen;
+  setitimer(ITIMER_REAL, &storm, NULL);
+  uint64_t t0 = now_ms();
+  int fd = tcp_socket(AF_INET, 0);
+  errno = 0;
+  rc = connect_to(fd, "198.18.9.9", 80);
+  int err = errno;
+  uint64_t took = now_ms() - t0;
+  setitimer(ITIMER_REAL, &off, NULL);
+  CHECK(rc == 0, "hooked connect through an interrupted handshake returned %d/%s", rc, strerror(err));
+  CHECK(took >= 500, "the handshake was not slow (%llu ms): the test did not exercise the interrupted path",
+        (unsigned long long)took);
+  CHECK((int)signals_seen - before > 100, "no signal storm during the hooked connect");
+  expect_redirect(fd, "198.18.9.9:80", NULL);
+  expect_peer(fd, "198.18.9.9:80");
+  close(fd);
+  pthread_join(t, NULL);
+  close(filler);
+  printf("info eintr_slow: hooked connect took %llu ms under %d signals\n", (unsigned long long)took,
+         (int)signals_seen - before);
+}
+
 /* ---- cases for special environments (the TS test sets the variables) ---- */
 
 static void case_direct(void) { /* expects the hook to leave direct_addr:direct_port alone */
@@ -1091,6 +1189,7 @@ static const struct test_case cases[] = {
     {"blocking_v4", case_blocking_v4},
     {"nonblocking_v4", case_nonblocking_v4},
     {"eintr", case_eintr},
+    {"eintr_slow", case_eintr_slow},
     {"ipv6", case_ipv6},
     {"v6only", case_v6only},
     {"v4mapped", case_v4mapped},
@@ -1105,6 +1204,7 @@ static const struct test_case cases[] = {
     {"exec", case_exec},
     {"exec_child", case_exec_child},
     {"tfo", case_tfo},
+    {"bound_source", case_bound_source},
     {"direct", case_direct},
     {"redirected", case_redirected},
     {"redirected_vip", case_redirected_vip},

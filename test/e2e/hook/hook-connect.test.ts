@@ -42,6 +42,7 @@ async function runCases(pod: Pod, bin: string, cases: string[], vars: Record<str
     SIDELANE_OUTBOUND_PORT: OUTBOUND_PORT,
     HOOK_TEST_DIRECT_ADDR: pod.ipv4,
     HOOK_TEST_DIRECT_PORT: DIRECT_PORT,
+    HOOK_TEST_DIRECT_ADDR6: pod.ipv6 ?? '',
     ...vars,
   }).map(([k, v]) => `${k}=${v}`);
   const r = await pod.exec(prefix[0] ?? 'env', [...prefix.slice(1), ...(prefix.length ? ['env'] : []), ...assignments, bin, ...cases], {
@@ -71,6 +72,10 @@ test('connect() hook in a pod: redirection, semantics, exclusions, proxy-down po
 
     await t.test('blocking, non-blocking, repeated connect, errno, header fields, getpeername', cases(['blocking_v4', 'nonblocking_v4']));
     await t.test('EINTR under a SIGALRM storm (setitimer 50 µs), blocking and non-blocking', cases(['eintr']));
+    await t.test(
+      'EINTR during a slow handshake (full accept queue): the kernel says EINTR, the hooked connect still returns 0',
+      cases(['eintr_slow'], { HOOK_TEST_LISTENER: 'none' }),
+    );
     await t.test('IPv6 dual-stack, IPV6_V6ONLY → [::1], v4-mapped → TCP4', cases(['ipv6', 'v6only', 'v4mapped']));
     await t.test('destinations spread over 127.0.0.0/8', cases(['spread']));
     await t.test('UDP, AF_UNSPEC, AF_UNIX, loopback, short addrlen and bad fds pass through untouched', cases(['udp', 'unix', 'loopback', 'bad_args']));
@@ -79,6 +84,7 @@ test('connect() hook in a pod: redirection, semantics, exclusions, proxy-down po
     await t.test('32 threads × 500 connects: none lost, none crossed', cases(['threads']));
     await t.test('fork, fork+exec and vfork+exec children are hooked', cases(['fork', 'exec']));
     await t.test('TCP Fast Open: sendto/sendmsg(MSG_FASTOPEN), TCP_FASTOPEN_CONNECT', cases(['tfo']));
+    await t.test('a source address bound before connect() (v4, v6) is kept and named in the header', cases(['bound_source']));
     await t.test('the default outbound port is 15001', cases(['blocking_v4'], { SIDELANE_OUTBOUND_PORT: '' }));
 
     await t.test(
