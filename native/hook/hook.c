@@ -260,6 +260,16 @@ static enum verdict plan_socket(int fd, const struct sockaddr *addr, struct plan
     return SL_PASS;
   }
 
+  /* Bound to a device (SO_BINDTODEVICE: VRFs, multi-homed hosts): the app chose that interface and lo is not on
+   * it — the kernel would refuse the redirect, or worse, route 127.x out of that device. Leave it alone, as without
+   * the hook (the TPROXY fallback still sees it). */
+  char dev[64] = {0};
+  l = sizeof dev;
+  if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &l) == 0 && l > 0 && dev[0] != '\0' && strcmp(dev, "lo") != 0) {
+    p->pass_reason = "bound-to-device";
+    return SL_PASS;
+  }
+
   uint32_t host = 0;
   memset(&p->via, 0, sizeof p->via);
   memset(&p->via_ep, 0, sizeof p->via_ep);
@@ -374,6 +384,7 @@ static int write_header(int fd, const struct plan *p) {
 }
 
 enum outcome { SL_CONNECTED, SL_FAILED, SL_DIRECT };
+
 
 static void log_errno(const struct plan *p, const char *what, int err) {
   if (!cfg.log) return;

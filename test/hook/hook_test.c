@@ -1061,6 +1061,30 @@ static void case_eintr_slow(void) {
          (int)signals_seen - before);
 }
 
+/* SO_BINDTODEVICE to the pod's interface: lo is unreachable for it, so the hook leaves it alone — a real direct
+ * connection to the pod's own address, as without the hook. */
+static void case_bound_device(void) {
+  const char *dev = getenv("HOOK_TEST_DEVICE");
+  CHECK(dev != NULL && direct_addr != NULL, "HOOK_TEST_DEVICE / HOOK_TEST_DIRECT_ADDR not set");
+  int before = outbound_count();
+  for (int nonblock = 0; nonblock <= 1; nonblock++) {
+    int fd = tcp_socket(AF_INET, nonblock ? SOCK_NONBLOCK : 0);
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) == 0, "SO_BINDTODEVICE %s: %s", dev,
+          strerror(errno));
+    int rc = connect_to(fd, direct_addr, direct_port);
+    if (rc != 0) {
+      CHECK(nonblock && errno == EINPROGRESS, "device-bound connect: %s", strerror(errno));
+      CHECK(wait_connected(fd) == 0, "device-bound connect did not complete");
+    }
+    char want[64];
+    fmt_endpoint(direct_addr, direct_port, want, sizeof want);
+    expect_direct(fd, "device-bound socket");
+    expect_peer(fd, want);
+    close(fd);
+  }
+  CHECK(outbound_count() == before, "a device-bound socket was redirected");
+}
+
 /* ---- cases for special environments (the TS test sets the variables) ---- */
 
 static void case_direct(void) { /* expects the hook to leave direct_addr:direct_port alone */
@@ -1205,6 +1229,7 @@ static const struct test_case cases[] = {
     {"exec_child", case_exec_child},
     {"tfo", case_tfo},
     {"bound_source", case_bound_source},
+    {"bound_device", case_bound_device},
     {"direct", case_direct},
     {"redirected", case_redirected},
     {"redirected_vip", case_redirected_vip},

@@ -43,6 +43,7 @@ async function runCases(pod: Pod, bin: string, cases: string[], vars: Record<str
     HOOK_TEST_DIRECT_ADDR: pod.ipv4,
     HOOK_TEST_DIRECT_PORT: DIRECT_PORT,
     HOOK_TEST_DIRECT_ADDR6: pod.ipv6 ?? '',
+    HOOK_TEST_DEVICE: 'eth0',
     ...vars,
   }).map(([k, v]) => `${k}=${v}`);
   const r = await pod.exec(prefix[0] ?? 'env', [...prefix.slice(1), ...(prefix.length ? ['env'] : []), ...assignments, bin, ...cases], {
@@ -85,6 +86,7 @@ test('connect() hook in a pod: redirection, semantics, exclusions, proxy-down po
     await t.test('fork, fork+exec and vfork+exec children are hooked', cases(['fork', 'exec']));
     await t.test('TCP Fast Open: sendto/sendmsg(MSG_FASTOPEN), TCP_FASTOPEN_CONNECT', cases(['tfo']));
     await t.test('a source address bound before connect() (v4, v6) is kept and named in the header', cases(['bound_source']));
+    await t.test('SO_BINDTODEVICE sockets (cannot reach lo) are left alone: a real direct connection', cases(['bound_device']));
     await t.test('the default outbound port is 15001', cases(['blocking_v4'], { SIDELANE_OUTBOUND_PORT: '' }));
 
     await t.test(
