@@ -89,9 +89,9 @@ static uint32_t fmix32(uint32_t h) {
 }
 
 /* A host part for 127.x.y.z, never .0.0.0 (network) or .255.255.255 (broadcast). */
-static uint32_t spread_host(void) {
+static uint32_t spread_host(pid_t pid) {
   uint32_t n = __atomic_fetch_add(&spread_counter, 1, __ATOMIC_RELAXED);
-  uint32_t host = fmix32(n ^ ((uint32_t)getpid() * 0x9E3779B1u)) & 0xFFFFFFu;
+  uint32_t host = fmix32(n ^ ((uint32_t)pid * 0x9E3779B1u)) & 0xFFFFFFu;
   return (host == 0 || host == 0xFFFFFFu) ? 1 : host;
 }
 
@@ -172,6 +172,7 @@ enum verdict { SL_PASS, SL_REDIRECT };
 
 struct plan {
   int fd;
+  pid_t pid;              /* the caller's, read once per connect (it changes across fork) */
   int clear;              /* on pass: forget any getpeername entry of this fd */
   const char *pass_reason;
   struct sl_endpoint dst; /* the original destination, unmapped */
@@ -271,11 +272,12 @@ static enum verdict plan_socket(int fd, const struct sockaddr *addr, struct plan
   }
 
   uint32_t host = 0;
+  p->pid = getpid();
   memset(&p->via, 0, sizeof p->via);
   memset(&p->via_ep, 0, sizeof p->via_ep);
   p->via_ep.port = cfg.outbound_port;
   if (addr->sa_family == AF_INET) {
-    host = 0x7F000000u | spread_host();
+    host = 0x7F000000u | spread_host(p->pid);
     p->via.in.sin_family = AF_INET;
     p->via.in.sin_port = htons(cfg.outbound_port);
     p->via.in.sin_addr.s_addr = htonl(host);
@@ -294,7 +296,7 @@ static enum verdict plan_socket(int fd, const struct sockaddr *addr, struct plan
   static const uint8_t any[16] = {0};
   int bound_v6 = memcmp(local.sin6_addr.s6_addr, any, 16) != 0 && !is_mapped(local.sin6_addr.s6_addr);
   if (p->dst.family == 4 && (v6only || bound_v6)) {
-    p->pass_reason = "v4-mapped-on-v6-only"; /* the kernel refuses it; let it say so */
+    p->pass_reason = "v4-mapped-unreachable"; /* V6ONLY or v6-bound: the kernel refuses it; let it say so */
     return SL_PASS;
   }
   p->via.in6.sin6_family = AF_INET6;
@@ -306,7 +308,7 @@ static enum verdict plan_socket(int fd, const struct sockaddr *addr, struct plan
     p->via.in6.sin6_addr.s6_addr[15] = 1;
     memcpy(p->via_ep.addr, p->via.in6.sin6_addr.s6_addr, 16);
   } else {
-    host = 0x7F000000u | spread_host();
+    host = 0x7F000000u | spread_host(p->pid);
     uint8_t *a = p->via.in6.sin6_addr.s6_addr;
     memcpy(a, kMappedPrefix, 12);
     uint32_t be = htonl(host);
@@ -362,7 +364,7 @@ static int write_header(int fd, const struct plan *p) {
   if (getsockname(fd, (struct sockaddr *)&local, &l) != 0) return errno;
   if (endpoint_of(&local, &src) != 0) return EAFNOSUPPORT;
   uint8_t header[SL_PP2_MAX_HEADER];
-  size_t n = sl_pp2_build(header, &src, &p->dst, (uint32_t)getpid(), (uint32_t)geteuid(), comm, comm_len);
+  size_t n = sl_pp2_build(header, &src, &p->dst, (uint32_t)p->pid, (uint32_t)geteuid(), comm, comm_len);
   size_t off = 0;
   uint64_t deadline = now_ms() + SL_LOOPBACK_WAIT_MS;
   while (off < n) {

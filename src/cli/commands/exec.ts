@@ -3,7 +3,7 @@
  * and the hook's SIDELANE_* settings from the flags, forwards signals to it, and exits with its exit code
  * (128 + signal number when it was killed by a signal; 127 when CMD cannot be found, 126 when it cannot be run).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors';
@@ -50,11 +50,15 @@ export function runHooked(command: readonly string[], env: NodeJS.ProcessEnv): P
   const [file, ...args] = command;
   if (file === undefined) throw new UsageError('exec: expected a command after --, e.g. sidelane exec -- curl http://example');
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: 'inherit', env });
+    // Handlers go in before the child exists: a signal in between would otherwise kill sidelane with the default
+    // action and orphan the child. One that arrives before spawn() returns is delivered right after it.
+    let child: ChildProcess | undefined;
+    const early: NodeJS.Signals[] = [];
     const handlers = new Map<NodeJS.Signals, () => void>();
     for (const sig of FORWARDED) {
       const h = (): void => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+        if (child === undefined) early.push(sig);
+        else if (child.exitCode === null && child.signalCode === null) child.kill(sig);
       };
       handlers.set(sig, h);
       process.on(sig, h);
@@ -62,6 +66,8 @@ export function runHooked(command: readonly string[], env: NodeJS.ProcessEnv): P
     const detach = (): void => {
       for (const [sig, h] of handlers) process.off(sig, h);
     };
+    child = spawn(file, args, { stdio: 'inherit', env });
+    for (const sig of early) child.kill(sig);
     child.once('error', (err: NodeJS.ErrnoException) => {
       detach();
       const notFound = err.code === 'ENOENT';

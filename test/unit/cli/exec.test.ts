@@ -67,9 +67,17 @@ test("exits with the child's code, 128+signal when it was killed, 127 when the c
   assert.equal(r.stdout, '--hook-log|-v|');
 });
 
-test('forwards SIGTERM to the child and exits with what the child chose', async () => {
+test('forwards SIGTERM to the child and exits with what the child chose', async (t) => {
   const child = spawn(process.execPath, [cli, 'exec', '--', 'sh', '-c', 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.05; done'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so a failure cannot leave the shell loop behind
+  });
+  t.after(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   });
   let out = '';
   await new Promise<void>((resolve, reject) => {
