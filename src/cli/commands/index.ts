@@ -4,6 +4,7 @@ import { registerInit } from './init';
 import { registerCleanup } from './cleanup';
 import { registerCapture } from './capture';
 import { registerRun } from './run';
+import { registerExec } from './exec';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
 import { registerVersion } from './version';
@@ -15,6 +16,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerCleanup,
   registerCapture,
   registerRun,
+  registerExec,
   registerHookPath,
   registerInject,
   registerVersion,
