@@ -41,8 +41,8 @@ export function startProxy(pod: Pod, args: readonly string[] = [], env: NodeJS.P
 }
 
 /** Starts a process in the pod and resolves when its stdout printed a line matching `ready`. */
-export function startApp(pod: Pod, cmd: string, args: readonly string[], ready: RegExp): Promise<ChildProcess> {
-  const child = pod.spawn(cmd, args);
+export function startApp(pod: Pod, cmd: string, args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  const child = pod.spawn(cmd, args, { env: { ...process.env, ...env } });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${cmd} did not become ready in ${pod.name}: ${out}`)), 15_000);
@@ -63,8 +63,8 @@ export function startApp(pod: Pod, cmd: string, args: readonly string[], ready: 
 }
 
 /** Starts test/support/apps/echo-server in the pod; `specs` are `PORT` or `PORT:MODE` (see that file). */
-export function echoServer(pod: Pod, specs: readonly (number | string)[]): Promise<ChildProcess> {
-  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/);
+export function echoServer(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean } = {}): Promise<ChildProcess> {
+  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/, options.log ? { ECHO_LOG: '1' } : {});
 }
 
 export interface LoadSummary {
@@ -87,4 +87,21 @@ export async function tcpLoad(
   const argv = [path.join(APPS, 'tcp-load.js'), target.host, String(target.port), String(n), String(concurrency), String(bytes)];
   const r = options.hooked ? await pod.exec('node', [CLI, 'exec', '--', 'node', ...argv]) : await pod.exec('node', argv);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;
+}
+
+/** Starts test/support/apps/http-echo in the pod; `specs` are `PORT` or `PORT:NAME`. */
+export function httpEcho(pod: Pod, specs: readonly (number | string)[]): Promise<ChildProcess> {
+  return startApp(pod, 'node', [path.join(APPS, 'http-echo.js'), ...specs.map(String)], /listening/);
+}
+
+/** The environment of a test process without any SIDELANE_* or LD_PRELOAD inherited from the runner. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIDELANE_') && k !== 'LD_PRELOAD'));
+}
+
+/** Runs CMD in the pod through `sidelane exec` (the hook preloaded); rejects when it fails. */
+export async function execHooked(pod: Pod, command: readonly string[], hookArgs: readonly string[] = []): Promise<string> {
+  const r = await pod.exec('node', [CLI, 'exec', ...hookArgs, '--', ...command], { env: cleanEnv(), timeoutMs: 60_000, allowFailure: true });
+  if (r.code !== 0) throw new Error(`${command.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
 }

@@ -34,6 +34,7 @@ for (const { port, mode } of specs) {
         s.pipe(s);
         return;
       default:
+        if (process.env.ECHO_LOG) process.stdout.write(`conn ${peer}\n`);
         s.write(`peer ${peer} ${s.remotePort}\n`);
         s.pipe(s);
     }
