@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { FileStateStore } from '../capture/state';
 import { SidelaneError } from '../errors';
 import { ProcessRunner, type CommandResult, type RunOptions } from './command';
 
@@ -161,7 +162,43 @@ export class Lab {
     // Service VIPs (198.19.0.0/16) and any other address route to the node namespace, which forwards nothing out.
     await p('route', 'add', 'default', 'via', NODE_V4);
     if (ipv6) await p('-6', 'route', 'add', 'default', 'via', NODE_V6);
+    this.writeHosts(pod);
     return pod;
+  }
+
+  /**
+   * Makes names resolvable inside every pod (like cluster DNS for services): `ip netns exec` bind-mounts
+   * /etc/netns/<ns>/hosts over /etc/hosts, so this writes one such file per pod (removed by destroy()).
+   */
+  setHosts(entries: Readonly<Record<string, string>>): void {
+    this.hosts = { ...this.hosts, ...entries };
+    for (const pod of this.pods) this.writeHosts(pod);
+  }
+
+  private hosts: Record<string, string> = {};
+
+  private writeHosts(pod: Pod): void {
+    if (Object.keys(this.hosts).length === 0) return;
+    const dir = `/etc/netns/${pod.netns}`;
+    mkdirSync(dir, { recursive: true });
+    const lines = ['127.0.0.1 localhost', '::1 localhost', ...Object.entries(this.hosts).map(([name, ip]) => `${ip} ${name}`)];
+    writeFileSync(`${dir}/hosts`, `${lines.join('\n')}\n`);
+  }
+
+  private removeHostFiles(): void {
+    for (const pod of this.pods) rmSync(`/etc/netns/${pod.netns}`, { recursive: true, force: true });
+  }
+
+  /** Forgets what `sidelane init` recorded for the lab's namespaces (they are about to disappear with it). */
+  private removeCaptureState(): void {
+    const store = new FileStateStore();
+    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
+      try {
+        store.remove(`net:[${statSync(`/run/netns/${ns}`).ino}]`);
+      } catch {
+        // namespace already gone
+      }
+    }
   }
 
   pod(name: string): Pod {
@@ -175,9 +212,11 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     await Promise.all(this.pods.map((p) => p.killAll()));
+    this.removeCaptureState();
     for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
       await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
     }
+    this.removeHostFiles();
     liveLabs.delete(this);
   }
 
@@ -186,9 +225,11 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const pod of this.pods) for (const child of pod.processes) child.kill('SIGKILL');
+    this.removeCaptureState();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) spawnSync('ip', ['netns', 'del', ns]);
+    this.removeHostFiles();
   }
 }
 
