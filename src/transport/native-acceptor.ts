@@ -13,6 +13,7 @@ import {
 } from '../native/addon';
 import { UsageError } from '../errors';
 import type { Family, SocketAddress } from './address';
+import { DEFAULT_MAX_HEADER_BYTES } from './proxy-protocol';
 
 /** Index = the header status native/addon/acceptor.cc reports. */
 export const HEADER_STATUSES = ['none', 'complete', 'pending', 'malformed', 'oversized', 'closed', 'timeout'] as const;
@@ -48,7 +49,10 @@ export interface NativeAcceptorOptions {
   readonly originalDst?: boolean;
   /** Frame a PROXY v2 header: never, only when the local address is loopback (hooked connections), always. */
   readonly proxyHeader?: 'none' | 'loopback' | 'always';
-  /** Largest header accepted (16-byte fixed part + its declared length), 16..65551; default 2048. */
+  /**
+   * Largest header accepted (16-byte fixed part + its declared length), 16..65551; default the PROXY v2 codec's
+   * DEFAULT_MAX_HEADER_BYTES (1024), so framing and decoding agree on what is oversized.
+   */
   readonly maxHeaderBytes?: number;
   /**
    * With header framing: how long to wait natively for a header that is not complete at accept time (the hook
@@ -116,7 +120,7 @@ export class NativeAcceptor extends EventEmitter {
       batch: intOption(options.batch, 'batch', 1, 4096, 64),
       originalDst: options.originalDst ?? false,
       proxyHeader: HEADER_MODES[mode],
-      maxHeader: intOption(options.maxHeaderBytes, 'maxHeaderBytes', 16, 65551, 2048),
+      maxHeader: intOption(options.maxHeaderBytes, 'maxHeaderBytes', 16, 65551, DEFAULT_MAX_HEADER_BYTES),
       headerWaitMs: intOption(options.headerWaitMs, 'headerWaitMs', 0, 60_000, 0),
       backoffMs: intOption(options.backoffMs, 'backoffMs', 1, 60_000, 100),
       reportIntervalMs: intOption(options.reportIntervalMs, 'reportIntervalMs', 1, 3_600_000, 1000),

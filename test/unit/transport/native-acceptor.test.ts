@@ -8,6 +8,7 @@ import { addon } from '../../../src/native/addon';
 import { UsageError } from '../../../src/errors';
 import { NativeAcceptor, type AcceptedConnection, type NativeAcceptorOptions } from '../../../src/transport/native-acceptor';
 import { readAll } from '../../support/sockets';
+import { decodeProxyHeader, encodeProxyHeader } from '../../../src/transport/proxy-protocol';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -178,6 +179,28 @@ test('PROXY v2 framing: complete, pending, malformed, oversized and closed, cons
   t.clients[3]!.end(header.subarray(21));
   assert.ok((await allData).equals(header));
   for (const [i] of cases.entries()) if (i !== 0 && i !== 3) addon().closeFd(t.accepted.get(t.clients[i]!.localPort!)!.fd);
+  t.close();
+});
+
+test('a hook-style header framed natively decodes with the TypeScript codec (one codec, native only frames)', async () => {
+  const header = encodeProxyHeader({
+    command: 'PROXY',
+    source: { address: '198.18.0.10', port: 41000 },
+    destination: { address: '198.19.0.12', port: 9080 },
+    caller: { pid: 4242, uid: 1000, comm: 'curl' },
+    crc32c: true,
+  });
+  const t = await acceptQueued([Buffer.concat([header, Buffer.from('GET / HTTP/1.1\r\n')])], { proxyHeader: 'loopback' });
+  const c = [...t.accepted.values()][0]!;
+  assert.equal(c.proxyHeader?.status, 'complete');
+  if (c.proxyHeader?.status !== 'complete') return;
+  const decoded = decodeProxyHeader(c.proxyHeader.bytes);
+  assert.equal(decoded.status, 'header', JSON.stringify(decoded));
+  if (decoded.status !== 'header') return;
+  assert.equal(decoded.rest.length, 0, 'native framing took exactly the header');
+  assert.deepEqual(decoded.header.caller, { pid: 4242, uid: 1000, comm: 'curl' });
+  assert.ok(decoded.header.endpoints.kind === 'inet' && decoded.header.endpoints.destination.address === '198.19.0.12');
+  addon().closeFd(c.fd);
   t.close();
 });
 
