@@ -134,3 +134,6 @@ function locate(issue: RawIssue, doc: Document, lines: LineCounter): ConfigIssue
   }
   return { path: formatted, message: issue.message };
 }
+
+/** The configuration without a file: no services, ALLOW_ANY, every inbound port TCP passthrough. */
+export const EMPTY_CONFIG: SidelaneConfig = Object.freeze({});

@@ -16,6 +16,8 @@ import type { RouteTable } from './route-table';
 /** The routing state an HTTP request needs: route tables by listener port, clusters by name. */
 export interface HttpRoutingSnapshot {
   readonly version: number;
+  /** This proxy's workload, for telemetry (from the configuration). */
+  readonly workload: WorkloadIdentity | undefined;
   routeTable(direction: Direction, port: number): RouteTable | undefined;
   cluster(name: string): Cluster | undefined;
 }
@@ -41,8 +43,6 @@ export interface HttpConnectionManagerOptions {
   readonly routing: HttpRoutingSource;
   readonly clock: Clock;
   readonly random: RandomSource;
-  /** This proxy's workload, for telemetry. */
-  readonly workload?: WorkloadIdentity;
   /** Downstream keep-alive idle timeout (Envoy's HCM idle_timeout; default 1h). */
   readonly idleTimeoutMs?: number;
   /** Request bodies up to this size are buffered so retries can replay them (default 64 KiB). */
@@ -60,7 +60,6 @@ export class HttpConnectionManager {
   readonly routing: HttpRoutingSource;
   readonly clock: Clock;
   readonly random: RandomSource;
-  readonly workload: WorkloadIdentity | undefined;
   readonly bufferLimitBytes: number;
   private readonly server: http.Server;
   private readonly sockets = new Set<import('node:net').Socket>();
@@ -70,7 +69,6 @@ export class HttpConnectionManager {
     this.routing = options.routing;
     this.clock = options.clock;
     this.random = options.random;
-    this.workload = options.workload;
     this.bufferLimitBytes = options.bufferLimitBytes ?? 64 * 1024;
     this.server = http.createServer({
       requestTimeout: 0,

@@ -14,7 +14,7 @@ import { hashKey } from '../upstream/ring-hash';
 import { UpstreamConnectError } from '../transport/connector';
 import { formatAddress } from '../transport/address';
 import { channels, publishHttpRequest } from '../telemetry/events';
-import type { HttpConnectionContext, HttpConnectionManager } from './connection-manager';
+import type { HttpConnectionContext, HttpConnectionManager, HttpRoutingSnapshot } from './connection-manager';
 import { downstreamResponseHeaders, newRequestId, upstreamRequestHeaders } from './headers';
 import { connectFailureBody, LOCAL_REPLY, writeLocalReply } from './local-reply';
 import { formatResponseFlags, ResponseFlag } from './response-flags';
@@ -71,6 +71,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   private retry: RetryPolicy | undefined;
   private hash: number | undefined;
   private drain = false;
+  private snapshot: HttpRoutingSnapshot | undefined;
 
   private holdsSlot = false;
   private waiting = false;
@@ -161,6 +162,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       table = snapshot.routeTable(manager.direction, ctx.port);
       this.drain = true;
     }
+    this.snapshot = snapshot;
     const vh =
       table === undefined
         ? undefined
@@ -539,7 +541,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
     publishHttpRequest({
       conn: ctx.conn,
       reporter: this.manager.direction === 'outbound' ? 'source' : 'destination',
-      ...(this.manager.workload ? { workload: this.manager.workload } : {}),
+      ...(this.snapshot?.workload ? { workload: this.snapshot.workload } : {}),
       requestId: this.requestId,
       method: this.method,
       authority: this.authority,

@@ -5,14 +5,13 @@
  * change carry over, and in-flight work keeps the objects it already holds.
  */
 import type { Direction, DownstreamConnection } from '../transport/downstream';
-import { formatAddress } from '../transport/address';
 import type { Cluster, ClusterDeps } from '../upstream/cluster';
 import { ClusterManager, type ReconcileResult } from '../upstream/cluster-manager';
 import type { HttpRoutingSnapshot, HttpRoutingSource } from '../http/connection-manager';
 import { RouteTable } from '../http/route-table';
 import { addressKey, buildSnapshot, type ConfigSnapshot, type FilterChain, type SnapshotOptions } from '../config/snapshot';
 import type { SidelaneConfig } from '../config/schema';
-import { publishConfigReload, type ConfigReloadEvent } from '../telemetry/events';
+import { publishConfigReload, type ConfigReloadEvent, type WorkloadIdentity } from '../telemetry/events';
 
 /** One applied configuration, ready for the data path. */
 export class ActiveRouting implements HttpRoutingSnapshot {
@@ -43,6 +42,10 @@ export class ActiveRouting implements HttpRoutingSnapshot {
       const t = chain.routeConfig !== undefined ? tables.get(chain.routeConfig) : undefined;
       if (t) this.inboundTables.set(chain.port, t);
     }
+  }
+
+  get workload(): WorkloadIdentity | undefined {
+    return this.snapshot.workload;
   }
 
   routeTable(direction: Direction, port: number): RouteTable | undefined {
@@ -112,9 +115,4 @@ export class RoutingState implements HttpRoutingSource {
   async destroy(): Promise<void> {
     await this.manager.destroy();
   }
-}
-
-/** `ip:port` of a connection's original destination, for messages. */
-export function describeDestination(conn: DownstreamConnection): string {
-  return formatAddress(conn.origDst);
 }
