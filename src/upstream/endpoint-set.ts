@@ -11,6 +11,8 @@ export class EndpointSet {
   private byKey = new Map<string, Endpoint>();
   /** Bumped on any membership or health change. */
   version = 0;
+  /** Bumped only when endpoints join, leave or change weight (not on ejection). */
+  membershipVersion = 0;
   /** True when every healthy endpoint has the same weight (the fast, unweighted paths apply). */
   uniformWeights = true;
 
@@ -53,6 +55,7 @@ export class EndpointSet {
     for (const ep of removed) ep.removed = true;
     this.members = members;
     this.byKey = next;
+    this.membershipVersion += 1;
     this.healthChanged();
     return removed;
   }
@@ -61,6 +64,7 @@ export class EndpointSet {
   add(ep: Endpoint): void {
     this.byKey.set(ep.key, ep);
     this.members.push(ep);
+    this.membershipVersion += 1;
     this.healthChanged();
   }
 
@@ -68,6 +72,7 @@ export class EndpointSet {
     if (!this.byKey.delete(ep.key)) return;
     ep.removed = true;
     this.members = this.members.filter((m) => m !== ep);
+    this.membershipVersion += 1;
     this.healthChanged();
   }
 

@@ -1,7 +1,8 @@
 /**
- * RING_HASH (Envoy's ketama-style consistent hashing): every healthy endpoint owns points on a 32-bit ring in
- * proportion to its weight; a request's hash key (a header, a query parameter or the client address) maps to the
- * first point at or after it. Adding or removing one endpoint moves only the keys that endpoint owns.
+ * RING_HASH (Envoy's ketama-style consistent hashing): every endpoint owns points on a 32-bit ring in proportion to
+ * its weight; a request's hash key (a header, a query parameter or the client address) maps to the first point at
+ * or after it whose endpoint is healthy. The ring is built from membership, not health, so an ejection moves only
+ * the ejected endpoint's keys (to their next points) and they come back when it returns.
  */
 import type { Endpoint } from './endpoint';
 import type { EndpointSet } from './endpoint-set';
@@ -35,17 +36,23 @@ export class RingHashLoadBalancer implements LoadBalancer {
 
   pick(set: EndpointSet, hash: number | undefined): Endpoint | undefined {
     if (set.healthy.length === 0) return undefined;
-    if (this.version !== set.version) this.build(set);
+    if (this.version !== set.membershipVersion) this.build(set);
     const h = hash ?? Math.floor(this.random.next() * 0x100000000);
     const points = this.points;
+    const n = points.length;
     let lo = 0;
-    let hi = points.length;
+    let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (points[mid]! < h) lo = mid + 1;
       else hi = mid;
     }
-    return this.owners[lo === points.length ? 0 : lo];
+    // Walk clockwise past ejected endpoints (there is at least one healthy one).
+    for (let i = 0; i < n; i++) {
+      const owner = this.owners[(lo + i) % n]!;
+      if (!owner.ejected) return owner;
+    }
+    return undefined;
   }
 
   /** The ring size actually built (for admin views and tests). */
@@ -54,10 +61,10 @@ export class RingHashLoadBalancer implements LoadBalancer {
   }
 
   private build(set: EndpointSet): void {
-    const healthy = set.healthy;
-    const totalWeight = healthy.reduce((s, ep) => s + ep.weight, 0);
+    const members = set.all;
+    const totalWeight = members.reduce((s, ep) => s + ep.weight, 0);
     const entries: { point: number; owner: Endpoint }[] = [];
-    for (const ep of healthy) {
+    for (const ep of members) {
       const replicas = Math.max(1, Math.ceil((this.minimumRingSize * ep.weight) / totalWeight));
       for (let i = 0; i < replicas; i++) entries.push({ point: hashKey(`${ep.key}_${i}`), owner: ep });
     }
@@ -65,6 +72,6 @@ export class RingHashLoadBalancer implements LoadBalancer {
     entries.sort((a, b) => a.point - b.point || (a.owner.key < b.owner.key ? -1 : 1));
     this.points = Uint32Array.from(entries, (e) => e.point);
     this.owners = entries.map((e) => e.owner);
-    this.version = set.version;
+    this.version = set.membershipVersion;
   }
 }
