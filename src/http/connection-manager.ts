@@ -77,8 +77,8 @@ export class HttpConnectionManager {
       joinDuplicateHeaders: false,
     });
     this.server.keepAliveTimeout = options.idleTimeoutMs ?? 3_600_000;
-    // A client that half-closes after sending its request still gets the response (Node would abort it).
-    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // A client FIN ends the connection and resets its in-flight request (flag DC), as Envoy's HTTP/1 codec does;
+    // Node's default (httpAllowHalfOpen = false) gives exactly that.
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       const ctx = (req.socket as unknown as ContextSocket)[kContext];
       if (ctx === undefined) {

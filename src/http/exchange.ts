@@ -406,7 +406,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   private scheduleRetry(): boolean {
     const cluster = this.cluster!;
     const retry = this.retry!;
-    if (!this.replayable) return false;
+    if (!this.replayable || retry.attempts === 0) return false;
     if (this.attempts > retry.attempts) {
       this.flags |= ResponseFlag.URX;
       cluster.stats.upstream_rq_retry_limit_exceeded += 1;

@@ -127,3 +127,36 @@ export function request(
     req.end(options.body);
   });
 }
+
+/** Collects `sidelane:http:request` events while a test runs. */
+export function captureHttpEvents(): { events: import('../../src/telemetry/events').HttpRequestEvent[]; stop(): void; next(): Promise<import('../../src/telemetry/events').HttpRequestEvent> } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dc = require('node:diagnostics_channel') as typeof import('node:diagnostics_channel');
+  const events: import('../../src/telemetry/events').HttpRequestEvent[] = [];
+  const waiters: ((e: import('../../src/telemetry/events').HttpRequestEvent) => void)[] = [];
+  const fn = (m: unknown): void => {
+    const e = m as import('../../src/telemetry/events').HttpRequestEvent;
+    events.push(e);
+    waiters.shift()?.(e);
+  };
+  dc.subscribe('sidelane:http:request', fn);
+  let seen = 0;
+  return {
+    events,
+    stop: () => dc.unsubscribe('sidelane:http:request', fn),
+    next: () => {
+      if (events.length > seen) return Promise.resolve(events[seen++]!);
+      seen += 1;
+      return new Promise((r) => waiters.push(r));
+    },
+  };
+}
+
+/** A TCP port on 127.0.0.1 where nothing listens (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
