@@ -42,7 +42,11 @@ inbound:
 });
 
 test('an undeclared inbound port is TCP passthrough (InboundPassthroughCluster), bytes untouched', async () => {
-  const { server, port } = await listen((s) => s.on('data', (d) => s.write(Buffer.from(String(d).toUpperCase()))));
+  const accepted: net.Socket[] = [];
+  const { server, port } = await listen((s) => {
+    accepted.push(s);
+    s.on('data', (d) => s.write(Buffer.from(String(d).toUpperCase())));
+  });
   const h = await startHarness('{}', { direction: 'inbound', dst: { address: '127.0.0.1', port } });
   try {
     const s = net.connect(h.port, '127.0.0.1');
@@ -54,6 +58,7 @@ test('an undeclared inbound port is TCP passthrough (InboundPassthroughCluster),
     assert.equal(c.endpoints.all[0]!.source, '127.0.0.6');
     s.destroy();
   } finally {
+    for (const a of accepted) a.destroy();
     server.close();
     await h.close();
   }
