@@ -1,10 +1,25 @@
-/** The list of subcommands, in the order `sidelane --help` shows them. */
+/** The list of subcommands, in the order `sidelane --help` shows them (DESIGN 8). One line each. */
 import type { Command } from 'commander';
-import { registerVersion } from './version';
-import { registerHookPath } from './hook-path';
+import { registerInit } from './init';
+import { registerCleanup } from './cleanup';
+import { registerCapture } from './capture';
 import { registerRun } from './run';
 import { registerProxyConfig } from './proxy-config';
+import { registerExec } from './exec';
+import { registerHookPath } from './hook-path';
+import { registerInject } from './inject';
+import { registerVersion } from './version';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerRun, registerProxyConfig, registerHookPath, registerVersion];
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerInit,
+  registerCleanup,
+  registerCapture,
+  registerRun,
+  registerProxyConfig,
+  registerExec,
+  registerHookPath,
+  registerInject,
+  registerVersion,
+];
