@@ -203,3 +203,21 @@ test('file changes are picked up (debounced), SIGHUP reloads, unchanged content 
     await Promise.all(ups.map((u) => u.close()));
   }
 });
+
+test('a keep-alive connection whose port stops being HTTP finishes on its old configuration and is closed', async () => {
+  const ups = await startVersions();
+  const http1 = meshConfig(ups, 'v1');
+  const h = await startHarness(http1, { dst: { address: '198.19.0.12', port: 9080 } });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const a = await request(h.port, { headers: { host: 'reviews' }, agent });
+    assert.equal(a.headers.connection, 'keep-alive');
+    h.state.apply(parseConfig(http1.replace('protocol: HTTP', 'protocol: TCP').replace(/routes:[\s\S]*$/, ''), 'x'), 'x', 'signal');
+    const b = await request(h.port, { headers: { host: 'reviews' }, agent });
+    assert.deepEqual([b.status, b.body, b.headers.connection], [200, 'v1', 'close'], 'served by the old routes, then closed');
+  } finally {
+    agent.destroy();
+    await h.close();
+    await Promise.all(ups.map((u) => u.close()));
+  }
+});
