@@ -73,17 +73,21 @@ export class Route {
 
   /** The destination for one request, by weight. */
   pickCluster(random: RandomSource): WeightedClusterSpec {
-    const clusters = (this.action as Extract<RouteActionSpec, { kind: 'route' }>).clusters;
-    if (clusters.length === 1) return clusters[0]!;
-    let target = random.next() * this.totalWeight;
-    for (let i = 0; i < clusters.length; i++) {
-      target -= clusters[i]!.weight;
-      if (target < 0 && clusters[i]!.weight > 0) return clusters[i]!;
-    }
-    // Floating point remainder: the last destination with a weight.
-    for (let i = clusters.length - 1; i >= 0; i--) if (clusters[i]!.weight > 0) return clusters[i]!;
-    return clusters[clusters.length - 1]!;
+    return pickWeighted((this.action as Extract<RouteActionSpec, { kind: 'route' }>).clusters, this.totalWeight, random);
   }
+}
+
+/** One of `clusters` with probability weight / total (a weight of 0 is never chosen). */
+export function pickWeighted(clusters: readonly WeightedClusterSpec[], total: number, random: RandomSource): WeightedClusterSpec {
+  if (clusters.length === 1) return clusters[0]!;
+  let target = random.next() * total;
+  for (let i = 0; i < clusters.length; i++) {
+    target -= clusters[i]!.weight;
+    if (target < 0 && clusters[i]!.weight > 0) return clusters[i]!;
+  }
+  // Floating point remainder: the last destination with a weight.
+  for (let i = clusters.length - 1; i >= 0; i--) if (clusters[i]!.weight > 0) return clusters[i]!;
+  return clusters[clusters.length - 1]!;
 }
 
 export class VirtualHost {

@@ -9,7 +9,7 @@ import { publishTcpClose } from '../telemetry/events';
 import type { FilterChain } from '../config/snapshot';
 import type { HttpConnectionManager } from '../http/connection-manager';
 import { sniffProtocol } from '../http/protocol-sniffer';
-import { Route } from '../http/route-table';
+import { pickWeighted } from '../http/route-table';
 import type { RandomSource } from '../upstream/random-source';
 import { proxyTcpToCluster } from '../upstream/tcp-upstream';
 import type { ActiveRouting } from './routing-state';
@@ -47,7 +47,7 @@ function runHttp(conn: DownstreamConnection, routing: ActiveRouting, chain: Filt
 }
 
 async function runTcp(conn: DownstreamConnection, routing: ActiveRouting, chain: FilterChain, deps: FilterChainDeps): Promise<void> {
-  const dest = chain.tcp.length === 1 ? chain.tcp[0]! : pickWeighted(chain, deps.random);
+  const dest = chain.tcp.length === 1 ? chain.tcp[0]! : pickWeightedTcp(chain, deps.random);
   const cluster = routing.cluster(dest.cluster);
   if (cluster === undefined) {
     conn.socket.on('error', () => undefined);
@@ -58,18 +58,7 @@ async function runTcp(conn: DownstreamConnection, routing: ActiveRouting, chain:
   await proxyTcpToCluster(conn, cluster, deps.connector, dest.service);
 }
 
-const weightedRoutes = new WeakMap<FilterChain, Route>();
-
-/** Weighted TCP split (routes[].tcp with several destinations): reuse the HTTP route's weighted pick. */
-function pickWeighted(chain: FilterChain, random: RandomSource): FilterChain['tcp'][number] {
-  let route = weightedRoutes.get(chain);
-  if (route === undefined) {
-    route = new Route({
-      match: [],
-      origin: chain.listener,
-      action: { kind: 'route', clusters: chain.tcp, timeoutMs: 0, retry: { attempts: 0, perTryTimeoutMs: 0, retryOn: [], retriableStatusCodes: [], backoffBaseMs: 0, backoffMaxMs: 0 } },
-    });
-    weightedRoutes.set(chain, route);
-  }
-  return route.pickCluster(random);
+/** Weighted TCP split (a `tcp` route with several destinations), decided per connection. */
+function pickWeightedTcp(chain: FilterChain, random: RandomSource): FilterChain['tcp'][number] {
+  return pickWeighted(chain.tcp, chain.tcp.reduce((s, d) => s + d.weight, 0), random);
 }

@@ -7,6 +7,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { TcpCloseEvent } from '../../../src/telemetry/events';
+import { seededRandom } from '../../../src/upstream/random-source';
 import { captureHttpEvents, request, startHarness, startUpstream } from '../../support/routing';
 import { sendMail, startSmtpServer } from '../../support/smtp';
 import { listen, readAll } from '../../support/sockets';
@@ -162,5 +163,39 @@ test('unknown destinations: PassthroughCluster under ALLOW_ANY (bytes both ways,
     server.close();
     await allow.close();
     await block.close();
+  }
+});
+
+test('a weighted tcp route splits connections between services', async () => {
+  const servers = await Promise.all(
+    ['a', 'b'].map((name) =>
+      listen((s) => {
+        s.end(name);
+      }),
+    ),
+  );
+  const h = await startHarness(
+    `services:
+  - {host: db, addresses: [198.19.0.3], ports: [{port: 5432, protocol: TCP}], endpoints: [{address: 127.0.0.1, port: ${servers[0]!.port}}]}
+  - {host: db-next, ports: [{port: 5432, protocol: TCP}], endpoints: [{address: 127.0.0.1, port: ${servers[1]!.port}}]}
+routes:
+  - host: db
+    tcp: [{route: [{host: db, weight: 1}, {host: db-next, weight: 3}]}]
+`,
+    { dst: { address: '198.19.0.3', port: 5432 }, random: seededRandom(9) },
+  );
+  try {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const s = net.connect(h.port, '127.0.0.1');
+      s.end();
+      const got = (await readAll(s)).toString();
+      counts[got] = (counts[got] ?? 0) + 1;
+    }
+    assert.equal(counts.a! + counts.b!, 200);
+    assert.ok(Math.abs(counts.b! - 150) <= 20, `3:1 split, got ${JSON.stringify(counts)}`);
+  } finally {
+    for (const s of servers) s.server.close();
+    await h.close();
   }
 });
