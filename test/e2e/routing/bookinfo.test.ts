@@ -116,7 +116,9 @@ test('bookinfo through capture: 50/50 v1/v3 over 2,000 requests, jason → v2, r
     for (const v of ['v1', 'v2', 'v3']) await startApp(pods[`reviews-${v}`]!, 'node', [APP, 'reviews', v, '9080'], /listening/, cleanEnv());
     await startApp(pods.ratings!, 'node', [APP, 'ratings', 'v1', '9080'], /listening/, cleanEnv());
 
+    const t0 = Date.now();
     const split = await load(pods.client!, 2000);
+    t.diagnostic(`2,000 requests (client → 2 sidecars → reviews; v3 also → 2 sidecars → ratings) in ${Date.now() - t0} ms, 8 concurrent, keep-alive`);
     assert.deepEqual(split.failed, []);
     assert.equal(split.versions.v2, undefined, 'v2 only for jason');
     const v1 = split.versions.v1 ?? 0;
