@@ -12,6 +12,8 @@ import { publishTcpClose, publishTcpOpen } from '../telemetry/events';
 export interface TcpProxyRoute {
   readonly cluster: string;
   readonly destinationService?: string;
+  /** Labels of the chosen endpoint, carried into the close event (destination_app/version). */
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
   readonly request: ConnectRequest;
   readonly idleTimeoutMs: number;
   /** Told about the upstream connection's fate (cluster counters, outlier detection). */
@@ -82,5 +84,6 @@ export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute,
     responseFlags: result.end === 'idle_timeout' ? 'SI' : result.end === 'upstream_reset' ? 'UR' : result.end === 'downstream_reset' ? 'DR' : '-',
     end: result.end,
     ...(route.destinationService ? { destinationService: route.destinationService } : {}),
+    ...(route.upstreamLabels ? { upstreamLabels: route.upstreamLabels } : {}),
   });
 }

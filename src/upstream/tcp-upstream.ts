@@ -78,6 +78,7 @@ export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Clu
     {
       cluster: cluster.name,
       ...(destinationService !== undefined ? { destinationService } : {}),
+      upstreamLabels: ep.labels,
       request: cluster.connectRequest(ep),
       idleTimeoutMs: cluster.spec.idleTimeoutMs,
       observer: new EndpointObserver(cluster, ep),
