@@ -110,15 +110,23 @@ export class Supervisor {
 
   /** Forks the workers and waits until all are ready; then starts admin, health and metrics. */
   async start(): Promise<void> {
+    // Health answers from the start — 503 until every worker's listeners are bound (kubelet's startup probe).
+    if (this.options.healthPort !== undefined) await this.serve(this.options.healthPort, (req, res) => this.health(req, res));
     const readies = [];
     for (let i = 0; i < this.options.concurrency; i++) readies.push(this.spawn(i));
-    await Promise.all(readies);
+    try {
+      await Promise.all(readies);
+    } catch (err) {
+      this.stopping = true;
+      for (const s of this.slots) s?.child.kill('SIGKILL');
+      for (const s of this.servers) s.close();
+      throw err;
+    }
     if (this.options.adminPort !== undefined) {
       this.admin = new AdminServer({ port: this.options.adminPort });
       this.registerAdmin(this.admin);
       await this.admin.start();
     }
-    if (this.options.healthPort !== undefined) await this.serve(this.options.healthPort, (req, res) => this.health(req, res));
     if (this.options.metricsPort !== undefined) await this.serve(this.options.metricsPort, (req, res) => void this.prometheus(req, res));
     if (this.options.configFile !== undefined) {
       this.reloader = new ConfigReloader({

@@ -10,6 +10,9 @@ import type { RelayEnd } from '../transport/relay';
 export interface TcpOpenEvent {
   readonly conn: DownstreamConnection;
   readonly cluster: string;
+  /** As in TcpCloseEvent, so a connection's open and close carry the same labels. */
+  readonly destinationService?: string;
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
 }
 
 /** A proxied TCP connection ended (or never reached an upstream). */

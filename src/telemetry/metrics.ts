@@ -164,7 +164,7 @@ export class ProxyMetrics {
       this.unsubscribe.push(() => channel.unsubscribe(fn));
     };
     on(channels.httpRequest, (e: HttpRequestEvent) => this.onHttp(e));
-    on(channels.tcpOpen, (e: TcpOpenEvent) => this.tcpOpened.inc(this.tcpLabels(e, undefined)));
+    on(channels.tcpOpen, (e: TcpOpenEvent) => this.tcpOpened.inc(this.tcpLabels(e, '-')));
     on(channels.tcpClose, (e: TcpCloseEvent) => this.onTcpClose(e));
     on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.accepted.inc({ direction: e.direction, capture: e.capture }));
     on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }));
@@ -225,13 +225,12 @@ export class ProxyMetrics {
     };
   }
 
-  private tcpLabels(e: TcpOpenEvent | TcpCloseEvent, close: TcpCloseEvent | undefined): Record<string, string> {
-    const c = close ?? (e as TcpCloseEvent);
-    return this.labels(e.conn.direction, e.conn.client.address, c.destinationService, c.upstreamLabels, 'tcp', close ? close.responseFlags : '-');
+  private tcpLabels(e: TcpOpenEvent | TcpCloseEvent, flags: string): Record<string, string> {
+    return this.labels(e.conn.direction, e.conn.client.address, e.destinationService, e.upstreamLabels, 'tcp', flags);
   }
 
   private onTcpClose(e: TcpCloseEvent): void {
-    const labels = this.tcpLabels(e, e);
+    const labels = this.tcpLabels(e, e.responseFlags);
     this.tcpClosed.inc(labels);
     if (e.bytesSent > 0) this.tcpSent.inc(labels, e.bytesSent);
     if (e.bytesReceived > 0) this.tcpReceived.inc(labels, e.bytesReceived);

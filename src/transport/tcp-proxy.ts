@@ -30,7 +30,12 @@ export interface TcpProxyObserver {
 /** Proxies one connection; resolves when it is over. Never rejects. */
 export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute, connector: Connector): Promise<void> {
   const { socket } = conn;
-  publishTcpOpen({ conn, cluster: route.cluster });
+  publishTcpOpen({
+    conn,
+    cluster: route.cluster,
+    ...(route.destinationService ? { destinationService: route.destinationService } : {}),
+    ...(route.upstreamLabels ? { upstreamLabels: route.upstreamLabels } : {}),
+  });
   // The client may leave while we connect: abort the attempt, do not leak the upstream socket.
   const abort = new AbortController();
   let downstreamGone = false;

@@ -47,7 +47,7 @@ class EndpointObserver implements TcpProxyObserver {
 /** Proxies the connection to one endpoint of `cluster`; resolves when it is over. Never rejects. */
 export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Cluster, connector: Connector, destinationService?: string): Promise<void> {
   const refuse = (flag: string): void => {
-    publishTcpOpen({ conn, cluster: cluster.name });
+    publishTcpOpen({ conn, cluster: cluster.name, ...(destinationService !== undefined ? { destinationService } : {}) });
     conn.socket.on('error', () => undefined);
     conn.socket.resetAndDestroy();
     publishTcpClose({
