@@ -89,7 +89,7 @@ test('a killed worker loses only its own connections; a replacement starts and n
 
     // Continuous load: short connections, 20 at a time, for ~4 s; one worker is killed in the middle.
     const load = (n: number): Promise<{ statuses: Record<string, number>; errors: string[] }> =>
-      client.exec('node', [path.join(APPS, 'http-burst.js'), `http://${server.ipv4}:8080/w`, String(n)]).then((r) => JSON.parse(r.stdout) as { statuses: Record<string, number>; errors: string[] });
+      client.exec('node', [path.join(APPS, 'http-burst.js'), `http://${server.ipv4}:8080/w`, String(n)], { env: { ...process.env, BURST_TIMEOUT_MS: '5000' } }).then((r) => JSON.parse(r.stdout) as { statuses: Record<string, number>; errors: string[] });
     const during = (async () => {
       const all = { ok: 0, failed: 0 };
       for (let i = 0; i < 20; i++) {
@@ -104,6 +104,7 @@ test('a killed worker loses only its own connections; a replacement starts and n
     const totals = await during;
     assert.ok(totals.ok > 300, `the surviving worker kept serving (${JSON.stringify(totals)})`);
     assert.ok(totals.failed <= 40, `only the killed worker's connections may fail (${JSON.stringify(totals)})`);
+    t.diagnostic(`during the kill: ${JSON.stringify(totals)}`);
 
     let after = await info();
     for (let i = 0; i < 100 && !(after.workers.length === 2 && after.workers.every((w) => w.ready) && after.workers[0]!.pid !== victim.pid); i++) {

@@ -11,13 +11,14 @@ const errors: string[] = [];
 let done = 0;
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 for (let i = 0; i < n; i++) {
-  const req = http.get(`${url}${url.includes('?') ? '&' : '?'}i=${i}`, { agent, timeout: 60_000 }, (res) => {
+  const req = http.get(`${url}${url.includes('?') ? '&' : '?'}i=${i}`, { agent, timeout: Number(process.env.BURST_TIMEOUT_MS ?? 30_000) }, (res) => {
     res.resume();
     res.on('end', () => {
       statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
       if (++done === n) finish();
     });
   });
+  req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
   req.on('error', (e: NodeJS.ErrnoException) => {
     errors.push(e.code ?? e.message);
     if (++done === n) finish();
