@@ -393,6 +393,29 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// resetFd(fd): close with SO_LINGER {1, 0}, i.e. send RST — how a connection held as a raw fd is refused.
+Napi::Value ResetFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  close(fd);
+  return info.Env().Undefined();
+}
+
+// peerReset(fd) -> true when the connection was reset (or failed) by the peer, without consuming any byte: how the
+// TCP proxy tells "the client left while we connected" for a connection it holds as a raw fd. A FIN is not a reset
+// (the client may have half-closed and still wait for the answer).
+Napi::Value PeerReset(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  char byte;
+  ssize_t n;
+  do {
+    n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  bool reset = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+  return Napi::Boolean::New(info.Env(), reset);
+}
+
 }  // namespace
 
 void InitSockets(Napi::Env env, Napi::Object exports) {
@@ -407,6 +430,8 @@ void InitSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("getCookie", Napi::Function::New(env, GetCookie, "getCookie"));
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("resetFd", Napi::Function::New(env, ResetFd, "resetFd"));
+  exports.Set("peerReset", Napi::Function::New(env, PeerReset, "peerReset"));
 }
 
 }  // namespace sidelane

@@ -52,8 +52,14 @@ export interface HttpConnectionManagerOptions {
 }
 
 const kContext = Symbol('sidelane.httpContext');
+const kManager = Symbol('sidelane.httpManager');
 
-type ContextSocket = { [kContext]?: HttpConnectionContext };
+type ContextSocket = { [kContext]?: HttpConnectionContext; [kManager]?: HttpConnectionManager };
+
+// Module-level (`this` is the socket): no closure per connection.
+function onManagedSocketClose(this: import('node:net').Socket & ContextSocket): void {
+  this[kManager]?.forget(this);
+}
 
 export class HttpConnectionManager {
   readonly direction: Direction;
@@ -93,14 +99,21 @@ export class HttpConnectionManager {
 
   /** Takes over the connection; `initial` holds bytes already read from it (PROXY header remainder, sniffed bytes). */
   handle(ctx: HttpConnectionContext, initial?: Buffer): void {
-    const socket = ctx.conn.socket;
-    (socket as unknown as ContextSocket)[kContext] = ctx;
+    const socket = ctx.conn.socket();
+    const tagged = socket as import('node:net').Socket & ContextSocket;
+    tagged[kContext] = ctx;
+    tagged[kManager] = this;
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', onManagedSocketClose);
     if (initial !== undefined && initial.length > 0) socket.unshift(initial);
     this.server.emit('connection', socket);
     // Node's HTTP server reads straight from the handle; resuming also delivers the unshifted bytes first.
     socket.resume();
+  }
+
+  /** @internal a managed socket closed. */
+  forget(socket: import('node:net').Socket): void {
+    this.sockets.delete(socket);
   }
 
   /** Connections currently managed (admin views, drain). */

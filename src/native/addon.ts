@@ -130,6 +130,10 @@ export interface SidelaneAddon {
   getCookie(fd: number): bigint;
   localAddress(fd: number): NativeAddress;
   closeFd(fd: number): void;
+  /** Closes with SO_LINGER {1, 0}: the peer gets a RST. */
+  resetFd(fd: number): void;
+  /** True when the peer reset the connection (peeks, consumes nothing; a FIN is not a reset). */
+  peerReset(fd: number): boolean;
   relayStart(options: RelayEngineOptions, onComplete: (completions: Float64Array) => void): void;
   /** Takes ownership of both fds; returns the relay id. Throws (fds still the caller's) if an fd is unusable. */
   relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer): number;

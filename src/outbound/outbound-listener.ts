@@ -8,8 +8,9 @@ import type net from 'node:net';
 import os from 'node:os';
 import { addon } from '../native/addon';
 import { isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
-import { CapturedListener, type CapturedListenerOptions } from '../transport/captured-listener';
-import { ProxyHeaderDecoder, type ProxyDecodeResult } from '../transport/proxy-protocol';
+import { CapturedListener, type CapturedListenerOptions, type Incoming } from '../transport/captured-listener';
+import type { CallerIdentity } from '../transport/downstream';
+import { ProxyHeaderDecoder, type ProxyDecodeResult, type ProxyHeader } from '../transport/proxy-protocol';
 
 export interface OutboundListenerOptions extends CapturedListenerOptions {
   readonly headerTimeoutMs: number;
@@ -36,33 +37,61 @@ export class OutboundListener extends CapturedListener {
     this.localAddresses = set;
   }
 
-  protected accept(socket: net.Socket): void {
-    const local = origDst(socket.localAddress ?? '', socket.localPort ?? 0);
+  /** Hooked connections arrive on loopback with a PROXY v2 header: framed natively, waited for up to the deadline. */
+  protected override acceptorOptions(): ReturnType<CapturedListener['acceptorOptions']> {
+    return {
+      ...super.acceptorOptions(),
+      proxyHeader: 'loopback',
+      maxHeaderBytes: this.options.maxHeaderBytes,
+      headerWaitMs: CapturedListener.nativeHeaderWait(this.options.headerTimeoutMs),
+    };
+  }
+
+  protected accept(c: Incoming): void {
+    const local = origDst(c.local.address, c.local.port);
     if (this.options.captureMode === 'redirect') {
-      const redirected = this.redirectedDestination(socket, local);
-      if (redirected) return this.dispatch(socket, redirected, 'redirect');
+      const redirected = this.redirectedDestination(c, local);
+      if (redirected) return this.dispatch(c, redirected, 'redirect');
     }
-    if (isLoopback(local.address)) return this.readHeader(socket);
+    if (isLoopback(local.address)) return this.hooked(c);
     if (this.options.captureMode === 'tproxy' && !(local.port === this.options.port && this.localAddresses.has(local.address))) {
-      return this.dispatch(socket, local, 'tproxy');
+      return this.dispatch(c, local, 'tproxy');
     }
-    this.refuse(socket, 'direct_to_listener');
+    this.refuse(c, 'direct_to_listener');
   }
 
-  private redirectedDestination(socket: net.Socket, local: OrigDstAddr): OrigDstAddr | undefined {
-    try {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-      const d = addon().getOriginalDst(fd, local.family);
-      const dst = origDst(d.address, d.port);
-      return dst.address === local.address && dst.port === local.port ? undefined : dst;
-    } catch {
-      return undefined;
+  private redirectedDestination(c: Incoming, local: OrigDstAddr): OrigDstAddr | undefined {
+    let d: { address: string; port: number } | undefined = c.origDst;
+    if (c.socket !== undefined) {
+      try {
+        d = addon().getOriginalDst(c.fd, local.family);
+      } catch {
+        return undefined;
+      }
     }
+    if (d === undefined) return undefined;
+    const dst = origDst(d.address, d.port);
+    return dst.address === local.address && dst.port === local.port ? undefined : dst;
   }
 
-  private readHeader(socket: net.Socket): void {
+  /** A connection from the hook: its PROXY v2 header, framed natively or read here, says where it was going. */
+  private hooked(c: Incoming): void {
+    const framing = c.proxyHeader;
+    if (framing?.status === 'complete') {
+      // Native framing consumed exactly the header; the codec decodes it (and may still find it invalid).
+      const r = new ProxyHeaderDecoder({ maxHeaderBytes: this.options.maxHeaderBytes }).push(framing.bytes);
+      return this.settleHeader(c, r.status === 'needs-more' ? undefined : r, undefined, undefined);
+    }
+    if (framing?.status === 'timeout') return this.refuse(c, 'proxy_header_timeout');
+    // js path, or a header native framing could not complete (malformed, oversized, closed, pending): read it from
+    // the socket, so every refusal carries the codec's own reason on both data paths.
+    this.readHeader(c, this.socketOf(c));
+  }
+
+  private readHeader(c: Incoming, socket: net.Socket): void {
     const decoder = new ProxyHeaderDecoder({ maxHeaderBytes: this.options.maxHeaderBytes });
     let settled = false;
+    this.waiting.add(socket);
     const timer = setTimeout(() => settle(undefined, 'timeout'), this.options.headerTimeoutMs);
     const onData = (chunk: Buffer): void => {
       const r = decoder.push(chunk);
@@ -72,24 +101,31 @@ export class OutboundListener extends CapturedListener {
     const settle = (r: ProxyDecodeResult | undefined, failure?: string): void => {
       if (settled) return;
       settled = true;
+      this.waiting.delete(socket);
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
-      if (!r || r.status !== 'header') {
-        return this.refuse(socket, `proxy_header_${failure ?? (r && r.status === 'error' ? r.reason : 'incomplete')}`);
-      }
-      const { header } = r;
-      if (header.command !== 'PROXY' || header.endpoints.kind !== 'inet') return this.refuse(socket, 'proxy_header_not_inet_proxy');
       socket.pause();
-      const caller = header.caller
-        ? { pid: header.caller.pid ?? 0, uid: header.caller.uid ?? 0, comm: header.caller.comm ?? '' }
-        : undefined;
-      const dst = header.endpoints.destination;
-      this.dispatch(socket, origDst(dst.address, dst.port), 'hook', caller, r.rest.length ? r.rest : undefined);
+      this.settleHeader({ ...c, socket }, r, failure, socket);
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
+    socket.resume();
   }
+
+  private settleHeader(c: Incoming, r: ProxyDecodeResult | undefined, failure: string | undefined, socket: net.Socket | undefined): void {
+    if (!r || r.status !== 'header') {
+      return this.refuse(c, `proxy_header_${failure ?? (r && r.status === 'error' ? r.reason : 'incomplete')}`);
+    }
+    const { header } = r;
+    if (header.command !== 'PROXY' || header.endpoints.kind !== 'inet') return this.refuse(c, 'proxy_header_not_inet_proxy');
+    const dst = header.endpoints.destination;
+    this.dispatch(c, origDst(dst.address, dst.port), 'hook', callerOf(header), r.rest.length ? r.rest : undefined, socket);
+  }
+}
+
+function callerOf(header: ProxyHeader): CallerIdentity | undefined {
+  return header.caller ? { pid: header.caller.pid ?? 0, uid: header.caller.uid ?? 0, comm: header.caller.comm ?? '' } : undefined;
 }

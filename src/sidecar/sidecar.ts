@@ -3,6 +3,7 @@
  * plus any extra listeners (the admin API), with their lifecycle — start, drain (refuse new connections, let open
  * ones finish), stop.
  */
+import type { DataPath } from '../transport/captured-listener';
 import type { Connector } from '../transport/connector';
 import type { ConnectionHandler } from '../transport/downstream';
 import { InboundListener } from '../inbound/inbound-listener';
@@ -17,6 +18,10 @@ export interface SidecarOptions {
   readonly reusePort: boolean;
   /** Deadline for a hooked connection's PROXY v2 header (ms). */
   readonly proxyHeaderTimeoutMs?: number;
+  /** native (default): native acceptor and relay; js: net.Server and the JavaScript relay. */
+  readonly dataPath?: DataPath;
+  /** Listen on these addresses instead of 0.0.0.0 / [::] (tests on loopback). */
+  readonly addresses?: readonly string[];
 }
 
 export interface SidecarHandlers {
@@ -41,7 +46,14 @@ export class Sidecar {
     readonly handlers: SidecarHandlers,
     private readonly extraListeners: readonly Listener[] = [],
   ) {
-    const common = { ipv6: options.ipv6, captureMode: options.captureMode, bypassMark: options.bypassMark, reusePort: options.reusePort };
+    const common = {
+      ipv6: options.ipv6,
+      captureMode: options.captureMode,
+      bypassMark: options.bypassMark,
+      reusePort: options.reusePort,
+      dataPath: options.dataPath ?? 'native',
+      ...(options.addresses ? { addresses: options.addresses } : {}),
+    };
     this.inbound = new InboundListener({ ...common, port: options.inboundPort, handler: handlers.inbound });
     this.outbound = new OutboundListener({
       ...common,
@@ -60,6 +72,11 @@ export class Sidecar {
   /** True once every listener is bound (the readiness condition). */
   get ready(): boolean {
     return this.started && [this.inbound, this.outbound, ...this.extraListeners].every((l) => l.listening);
+  }
+
+  /** The ports actually bound (tests listen on port 0). */
+  boundPorts(): { inbound: number; outbound: number } {
+    return { inbound: this.inbound.boundPort, outbound: this.outbound.boundPort };
   }
 
   /** Downstream connections open now, per direction. */

@@ -15,6 +15,7 @@ import { subscribeAccessLog } from '../telemetry/access-log';
 import { createAccessLogger, createLogger, type LogLevel } from '../telemetry/logger';
 import { ProxyMetrics } from '../telemetry/metrics';
 import { NativeConnector } from '../transport/connector';
+import { NativeRelay } from '../transport/native-relay';
 import { systemClock } from '../upstream/clock';
 import { mathRandom } from '../upstream/random-source';
 import type { FromWorker, ToWorker, WorkerSettings } from './ipc';
@@ -29,6 +30,8 @@ export class Worker {
   private readonly accessLog: pino.Logger | undefined;
   private readonly admin = new AdminServer({ port: 0 });
   private readonly http: HttpConnectionManager[];
+  /** The native relay engine (one per process), on the native data path. */
+  readonly relay: NativeRelay | undefined;
 
   constructor(
     readonly index: number,
@@ -68,9 +71,13 @@ export class Worker {
     const outboundHttp = new HttpConnectionManager({ direction: 'outbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
     const inboundHttp = new HttpConnectionManager({ direction: 'inbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
     this.http = [outboundHttp, inboundHttp];
+    // Native data path: TCP-proxied connections are relayed by native threads (one per worker process: the workers
+    // already spread connections over the cores).
+    const relay = (o.dataPath ?? 'native') === 'native' ? new NativeRelay({ threads: 1 }) : undefined;
+    this.relay = relay;
     this.sidecar = new Sidecar(o, connector, {
-      inbound: new InboundRouter(this.state, { connector, http: inboundHttp, random }),
-      outbound: new OutboundRouter(this.state, { connector, http: outboundHttp, random }),
+      inbound: new InboundRouter(this.state, { connector, http: inboundHttp, random, relay }),
+      outbound: new OutboundRouter(this.state, { connector, http: outboundHttp, random, relay }),
     });
   }
 

@@ -98,6 +98,8 @@ export interface ListenerRefusedEvent {
   readonly listener: 'inbound' | 'outbound';
   readonly reason: string;
   readonly remote?: string;
+  /** Connections this event stands for (fd exhaustion reports refusals in bulk); 1 when absent. */
+  readonly count?: number;
 }
 
 export const channels = {

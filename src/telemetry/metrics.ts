@@ -167,7 +167,7 @@ export class ProxyMetrics {
     on(channels.tcpOpen, (e: TcpOpenEvent) => this.tcpOpened.inc(this.tcpLabels(e, '-')));
     on(channels.tcpClose, (e: TcpCloseEvent) => this.onTcpClose(e));
     on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.accepted.inc({ direction: e.direction, capture: e.capture }));
-    on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }));
+    on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }, e.count ?? 1));
     on(channels.configReload, (e: ConfigReloadEvent) => this.reloads.inc({ result: e.ok ? 'applied' : 'refused', trigger: e.trigger }));
   }
 

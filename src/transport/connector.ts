@@ -43,23 +43,60 @@ const ERRNO_NAMES: Record<number, string> = {
   99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 105: 'ENOBUFS', 1: 'EPERM', 13: 'EACCES',
 };
 
-interface Pending {
-  resolve(fd: number): void;
-  reject(errno: number): void;
+/** Told once how a raw connect ended: the connected fd (err undefined), or -1 and the error. */
+export type RawConnectDone<C> = (fd: number, err: UpstreamConnectError | undefined, context: C) => void;
+
+/** A connector that can hand back raw fds (for the native relay): NativeConnector. */
+export interface RawConnector extends Connector {
+  /**
+   * Connects and calls `onDone(fd, undefined, context)` with the connected, non-blocking fd (the caller owns it), or
+   * `onDone(-1, error, context)`. A handshake that completes (or fails) at once is reported synchronously, before
+   * this returns -1; otherwise returns a handle for cancel(). No promise and no closure per connection.
+   */
+  connectRaw<C>(request: ConnectRequest, context: C, onDone: RawConnectDone<C>): number;
+  /** Abandons a pending connect (its fd is closed); onDone runs with ABORTED. False if it is not pending. */
+  cancel(handle: number): boolean;
+}
+
+export function isRawConnector(c: Connector): c is RawConnector {
+  return typeof (c as Partial<RawConnector>).connectRaw === 'function';
+}
+
+class PendingConnect {
+  timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    readonly fd: number,
+    readonly request: ConnectRequest,
+    readonly context: unknown,
+    readonly onDone: RawConnectDone<unknown>,
+  ) {}
+}
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+// The addon reports completions to one callback per process, keyed by fd: the pending connects of every
+// NativeConnector live in one map.
+const pending = new Map<number, PendingConnect>();
+let callbackSet = false;
+
+function completed(fd: number, errno: number): void {
+  const p = pending.get(fd);
+  if (!p) return;
+  pending.delete(fd);
+  if (p.timer) clearTimeout(p.timer);
+  if (errno === 0) p.onDone(fd, undefined, p.context);
+  else p.onDone(-1, new UpstreamConnectError(p.request.target, errnoName(errno)), p.context);
 }
 
 /** Opens sockets through the native addon; completion arrives on the event loop, never blocking it. */
-export class NativeConnector implements Connector {
-  private readonly pending = new Map<number, Pending>();
-
+export class NativeConnector implements RawConnector {
   constructor() {
-    addon().setConnectCallback((fd, errno) => {
-      const p = this.pending.get(fd);
-      if (!p) return;
-      this.pending.delete(fd);
-      if (errno === 0) p.resolve(fd);
-      else p.reject(errno);
-    });
+    if (!callbackSet) {
+      addon().setConnectCallback(completed);
+      callbackSet = true;
+    }
   }
 
   connect(request: ConnectRequest): Promise<net.Socket> {
@@ -70,74 +107,79 @@ export class NativeConnector implements Connector {
 
   /**
    * Connects and resolves with the raw, connected, non-blocking fd (the caller owns it) — for the native relay,
-   * so a TCP-proxied connection never creates a net.Socket.
+   * so a TCP-proxied connection never creates a net.Socket. connectRaw() is the same without a promise.
    */
   connectFd(request: ConnectRequest): Promise<number> {
-    const { target } = request;
     return new Promise<number>((resolve, reject) => {
-      if (request.signal?.aborted) {
-        reject(new UpstreamConnectError(target, 'ABORTED'));
-        return;
-      }
-      let start;
-      try {
-        start = addon().connect({
-          family: target.family,
-          address: target.address,
-          port: target.port,
-          ...(request.source ? { sourceAddress: request.source.address, sourcePort: request.source.port ?? 0 } : {}),
-          transparent: request.transparent ?? false,
-          mark: request.mark ?? 0,
-          noDelay: true,
-        });
-      } catch (err) {
-        const reason = err instanceof SystemError ? err.errnoName : 'ERROR';
-        reject(new UpstreamConnectError(target, reason, err instanceof Error ? err.message : String(err)));
-        return;
-      }
-      const fd = start.fd;
-      if (start.errno === 0) {
-        resolve(fd);
-        return;
-      }
-      if (start.errno !== EINPROGRESS) {
-        reject(new UpstreamConnectError(target, start.code ?? ERRNO_NAMES[start.errno] ?? `errno ${start.errno}`));
-        return;
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        if (addon().cancelConnect(fd)) {
-          this.pending.delete(fd);
-          cleanup();
-          reject(new UpstreamConnectError(target, 'ABORTED'));
-        }
-      };
-      const cleanup = (): void => {
-        if (timer) clearTimeout(timer);
-        request.signal?.removeEventListener('abort', onAbort);
-      };
-      this.pending.set(fd, {
-        resolve: (readyFd) => {
-          cleanup();
-          resolve(readyFd);
-        },
-        reject: (errno) => {
-          cleanup();
-          reject(new UpstreamConnectError(target, ERRNO_NAMES[errno] ?? `errno ${errno}`));
-        },
-      });
-      request.signal?.addEventListener('abort', onAbort, { once: true });
-      if (request.timeoutMs) {
-        timer = setTimeout(() => {
-          if (addon().cancelConnect(fd)) {
-            this.pending.delete(fd);
-            cleanup();
-            reject(new UpstreamConnectError(target, 'ETIMEDOUT', `no answer within ${request.timeoutMs} ms`));
-          }
-        }, request.timeoutMs);
-      }
+      const handle = this.connectRaw(request, { resolve, reject }, settlePromise);
+      if (handle < 0 || request.signal === undefined) return;
+      request.signal.addEventListener('abort', () => this.cancel(handle), { once: true });
     });
   }
+
+  connectRaw<C>(request: ConnectRequest, context: C, onDone: RawConnectDone<C>): number {
+    const { target } = request;
+    if (request.signal?.aborted) {
+      onDone(-1, new UpstreamConnectError(target, 'ABORTED'), context);
+      return -1;
+    }
+    let start;
+    try {
+      start = addon().connect({
+        family: target.family,
+        address: target.address,
+        port: target.port,
+        ...(request.source ? { sourceAddress: request.source.address, sourcePort: request.source.port ?? 0 } : {}),
+        transparent: request.transparent ?? false,
+        mark: request.mark ?? 0,
+        noDelay: true,
+      });
+    } catch (err) {
+      const reason = err instanceof SystemError ? err.errnoName : 'ERROR';
+      onDone(-1, new UpstreamConnectError(target, reason, err instanceof Error ? err.message : String(err)), context);
+      return -1;
+    }
+    const fd = start.fd;
+    if (start.errno === 0) {
+      onDone(fd, undefined, context);
+      return -1;
+    }
+    if (start.errno !== EINPROGRESS) {
+      onDone(-1, new UpstreamConnectError(target, start.code ?? errnoName(start.errno)), context);
+      return -1;
+    }
+    const p = new PendingConnect(fd, request, context, onDone as RawConnectDone<unknown>);
+    pending.set(fd, p);
+    if (request.timeoutMs) p.timer = setTimeout(connectTimedOut, request.timeoutMs, this, p);
+    return fd;
+  }
+
+  cancel(handle: number): boolean {
+    return this.abandon(handle, 'ABORTED');
+  }
+
+  /** @internal a pending connect ran out of time. */
+  timedOut(p: PendingConnect): void {
+    if (pending.get(p.fd) === p) this.abandon(p.fd, 'ETIMEDOUT', `no answer within ${p.request.timeoutMs} ms`);
+  }
+
+  private abandon(fd: number, reason: string, detail?: string): boolean {
+    const p = pending.get(fd);
+    if (p === undefined || !addon().cancelConnect(fd)) return false;
+    pending.delete(fd);
+    if (p.timer) clearTimeout(p.timer);
+    p.onDone(-1, new UpstreamConnectError(p.request.target, reason, detail), p.context);
+    return true;
+  }
+}
+
+function connectTimedOut(connector: NativeConnector, p: PendingConnect): void {
+  connector.timedOut(p);
+}
+
+function settlePromise(fd: number, err: UpstreamConnectError | undefined, p: { resolve(fd: number): void; reject(err: Error): void }): void {
+  if (err) p.reject(err);
+  else p.resolve(fd);
 }
 
 /** Node's own connect: no mark, no transparent source. For tests and for hosts without the addon. */

@@ -1,7 +1,7 @@
 /**
  * Listening sockets for the proxy's captured ports: a transparent (IP_TRANSPARENT) socket made by the native addon,
  * optionally with SO_REUSEPORT (one per worker) and the bypass SO_MARK that accepted sockets inherit, handed to a
- * net.Server by fd.
+ * net.Server by fd or used by the native acceptor.
  */
 import net from 'node:net';
 import { addon } from '../native/addon';
@@ -24,15 +24,12 @@ export function validatePort(port: number, what: string): void {
   }
 }
 
-/** Opens the socket natively and starts a net.Server on it; resolves once listening. */
-export async function listenTransparent(
-  server: net.Server,
-  options: TransparentListenOptions,
-): Promise<{ fd: number; address: string; port: number }> {
+/** Opens the listening socket natively (bound, listening, non-blocking) and returns its fd. */
+export function openTransparentListener(options: TransparentListenOptions): number {
   const family = familyOf(options.address);
   if (!family) throw new UsageError(`listen address ${options.address} is not an IP address`);
   validatePort(options.port, 'listen port');
-  const fd = addon().listen({
+  return addon().listen({
     family,
     address: options.address,
     port: options.port,
@@ -43,6 +40,14 @@ export async function listenTransparent(
     // The v6 listener also takes v4-mapped flows unless a separate v4 listener exists; we always open both.
     v6Only: family === 6,
   });
+}
+
+/** Opens the socket natively and starts a net.Server on it; resolves once listening. */
+export async function listenTransparent(
+  server: net.Server,
+  options: TransparentListenOptions,
+): Promise<{ fd: number; address: string; port: number }> {
+  const fd = openTransparentListener(options);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);

@@ -6,8 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ConnectRequest, Connector } from '../transport/connector';
-import type { DownstreamConnection } from '../transport/downstream';
-import { formatAddress } from '../transport/address';
+import { formatAddress, type ClientAddr, type OrigDstAddr } from '../transport/address';
 import { CircuitBreakers, type Admission, type CircuitBreakerLimits } from './circuit-breaker';
 import type { Clock } from './clock';
 import { ClusterStats } from './cluster-stats';
@@ -52,6 +51,12 @@ export interface ClusterDeps {
   readonly random: RandomSource;
   /** SO_MARK on every upstream connection (0 = none). */
   readonly bypassMark: number;
+}
+
+/** What endpoint selection needs to know about a downstream connection. */
+export interface DownstreamAddresses {
+  readonly origDst: OrigDstAddr;
+  readonly client: ClientAddr;
 }
 
 /** A request waiting for a connection slot (circuit breakers' pending queue). */
@@ -154,7 +159,7 @@ export class Cluster {
    * Chooses the endpoint for one request or connection: load balanced among healthy endpoints (avoiding `avoid`,
    * the previous attempt's endpoint, when another is available), or the original destination.
    */
-  pick(conn: DownstreamConnection, hash: number | undefined, avoid?: Endpoint): Endpoint | undefined {
+  pick(conn: DownstreamAddresses, hash: number | undefined, avoid?: Endpoint): Endpoint | undefined {
     if (this.spec.type === 'ORIGINAL_DST') return this.originalDestination(conn);
     this.outlier?.refresh();
     let ep = this.loadBalancer.pick(this.endpoints, hash);
@@ -164,7 +169,7 @@ export class Cluster {
     return ep;
   }
 
-  private originalDestination(conn: DownstreamConnection): Endpoint {
+  private originalDestination(conn: DownstreamAddresses): Endpoint {
     const source = this.sourceFor(conn);
     const key = source === undefined ? formatAddress(conn.origDst) : `${formatAddress(conn.origDst)}|${source}`;
     let ep = this.endpoints.get(key);
@@ -176,7 +181,7 @@ export class Cluster {
     return ep;
   }
 
-  private sourceFor(conn: DownstreamConnection): string | undefined {
+  private sourceFor(conn: DownstreamAddresses): string | undefined {
     switch (this.spec.sourceMode) {
       case 'none':
         return undefined;

@@ -4,9 +4,8 @@
  * cluster's and endpoint's counters. A connection that cannot be given an upstream is reset, with its flag
  * (UH no healthy endpoint, UO overflow) published like any other close.
  */
-import type { Connector } from '../transport/connector';
 import type { DownstreamConnection } from '../transport/downstream';
-import { proxyTcp, type TcpProxyObserver } from '../transport/tcp-proxy';
+import { proxyTcp, type TcpDataPath, type TcpProxyObserver } from '../transport/tcp-proxy';
 import { publishTcpClose, publishTcpOpen } from '../telemetry/events';
 import type { Cluster } from './cluster';
 import type { Endpoint } from './endpoint';
@@ -44,25 +43,26 @@ class EndpointObserver implements TcpProxyObserver {
   }
 }
 
-/** Proxies the connection to one endpoint of `cluster`; resolves when it is over. Never rejects. */
-export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Cluster, connector: Connector, destinationService?: string): Promise<void> {
-  const refuse = (flag: string): void => {
-    publishTcpOpen({ conn, cluster: cluster.name, ...(destinationService !== undefined ? { destinationService } : {}) });
-    conn.socket.on('error', () => undefined);
-    conn.socket.resetAndDestroy();
-    publishTcpClose({
-      conn,
-      cluster: cluster.name,
-      bytesReceived: 0,
-      bytesSent: 0,
-      durationMs: Date.now() - conn.startedAt,
-      responseFlags: flag,
-      end: 'refused',
-      ...(destinationService !== undefined ? { destinationService } : {}),
-    });
-  };
+/** A connection that cannot be given an upstream: reset, counted as opened and closed with its flag. */
+function refuse(conn: DownstreamConnection, cluster: Cluster, destinationService: string | undefined, flag: string): void {
+  publishTcpOpen({ conn, cluster: cluster.name, ...(destinationService !== undefined ? { destinationService } : {}) });
+  conn.reset();
+  publishTcpClose({
+    conn,
+    cluster: cluster.name,
+    bytesReceived: 0,
+    bytesSent: 0,
+    durationMs: Date.now() - conn.startedAt,
+    responseFlags: flag,
+    end: 'refused',
+    ...(destinationService !== undefined ? { destinationService } : {}),
+  });
+}
+
+/** Proxies the connection to one endpoint of `cluster`; returns at once (the outcome is published). Never throws. */
+export function proxyTcpToCluster(conn: DownstreamConnection, cluster: Cluster, path: TcpDataPath, destinationService?: string): void {
   if (!cluster.tcpOpened()) {
-    refuse('UO');
+    refuse(conn, cluster, destinationService, 'UO');
     return;
   }
   const lb = cluster.spec.loadBalancer;
@@ -70,19 +70,19 @@ export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Clu
   const ep = cluster.pick(conn, hash);
   if (ep === undefined) {
     cluster.tcpClosed();
-    refuse('UH');
+    refuse(conn, cluster, destinationService, 'UH');
     return;
   }
-  await proxyTcp(
+  proxyTcp(
     conn,
     {
       cluster: cluster.name,
-      ...(destinationService !== undefined ? { destinationService } : {}),
+      destinationService,
       upstreamLabels: ep.labels,
       request: cluster.connectRequest(ep),
       idleTimeoutMs: cluster.spec.idleTimeoutMs,
       observer: new EndpointObserver(cluster, ep),
     },
-    connector,
+    path,
   );
 }

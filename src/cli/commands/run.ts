@@ -10,6 +10,7 @@ import { Supervisor } from '../../sidecar/supervisor';
 import type { WorkerSettings } from '../../sidecar/ipc';
 import { parseChoice, parseCount, parseDuration, parseMark, parsePort } from '../options';
 import { UsageError } from '../../errors';
+import { DATA_PATHS } from '../../transport/captured-listener';
 import { packageVersion } from './version';
 
 interface RunFlags {
@@ -34,6 +35,7 @@ interface RunFlags {
   logLevel: string;
   accessLog: string;
   meshCluster: string;
+  dataPath: string;
 }
 
 function parseAnyPort(flag: string, value: string): number {
@@ -66,6 +68,7 @@ export function registerRun(program: Command): void {
     .option('--log-level <level>', `proxy log level (${LOG_LEVELS.join(', ')}); access logs are written at info`, 'info')
     .option('--access-log <dest>', "access log: '-' stdout, 'off', or a file path", '-')
     .option('--mesh-cluster <name>', "cluster id for Istio's source_cluster/destination_cluster labels", 'Kubernetes')
+    .option('--data-path <path>', 'native: native acceptor and splice relay for TCP (no net.Socket per proxied connection); js: net.Server and the JavaScript relay (the fallback)', 'native')
     .action(async (flags: RunFlags) => {
       const settings: WorkerSettings = {
         sidecar: {
@@ -76,6 +79,7 @@ export function registerRun(program: Command): void {
           ipv6: flags.ipv6,
           reusePort: true,
           proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout),
+          dataPath: parseChoice('--data-path', flags.dataPath, DATA_PATHS),
         },
         preserveSource: flags.preserveSource,
         connectTimeoutMs: parseDuration('--connect-timeout', flags.connectTimeout),
@@ -106,7 +110,7 @@ export function registerRun(program: Command): void {
       await supervisor.start();
       const o = settings.sidecar;
       process.stderr.write(
-        `sidelane: listening inbound :${o.inboundPort} outbound :${o.outboundPort} (${o.captureMode}), ${concurrency} workers` +
+        `sidelane: listening inbound :${o.inboundPort} outbound :${o.outboundPort} (${o.captureMode}), ${concurrency} workers, ${o.dataPath} data path` +
           `${supervisor.adminPort !== undefined ? `, admin 127.0.0.1:${supervisor.adminPort}` : ''}` +
           `${healthPort !== undefined ? `, health :${healthPort}` : ''}${metricsPort !== undefined ? `, metrics :${metricsPort}` : ''}` +
           `, config ${flags.config ?? 'defaults'}\n`,

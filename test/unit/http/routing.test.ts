@@ -5,9 +5,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { test } from 'node:test';
 import { seededRandom } from '../../../src/upstream/random-source';
-import { captureHttpEvents, request, startHarness, startUpstream } from '../../support/routing';
+import { captureHttpEvents, forEachDataPath, request, startHarness, startUpstream } from '../../support/routing';
 
 type Up = Awaited<ReturnType<typeof startUpstream>>;
 
@@ -45,9 +44,9 @@ const BOOKINFO_ROUTES = `      - match: [{headers: {end-user: {exact: jason}}}]
       - route: [{subset: v1, weight: 50}, {subset: v3, weight: 50}]
 `;
 
-test('the seed walkthrough: end-user jason → v2, everyone else 50/50 between v1 and v3 (seeded, ±5% over 2000)', async () => {
+forEachDataPath('the seed walkthrough: end-user jason → v2, everyone else 50/50 between v1 and v3 (seeded, ±5% over 2000)', async (_t, dataPath) => {
   const ups = await versions();
-  const h = await startHarness(reviews(ups, BOOKINFO_ROUTES), { dst: { address: '198.19.0.12', port: 9080 }, random: seededRandom(11) });
+  const h = await startHarness(reviews(ups, BOOKINFO_ROUTES), { dataPath, dst: { address: '198.19.0.12', port: 9080 }, random: seededRandom(11) });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   try {
     for (let i = 0; i < 20; i++) {
@@ -74,9 +73,9 @@ test('the seed walkthrough: end-user jason → v2, everyone else 50/50 between v
   }
 });
 
-test('Host matching: FQDN, short names, with and without port, the service address; unknown Host falls back to the destination service', async () => {
+forEachDataPath('Host matching: FQDN, short names, with and without port, the service address; unknown Host falls back to the destination service', async (_t, dataPath) => {
   const ups = await versions();
-  const h = await startHarness(reviews(ups, '      - route: [{subset: v1}]\n'), { dst: { address: '198.19.0.12', port: 9080 } });
+  const h = await startHarness(reviews(ups, '      - route: [{subset: v1}]\n'), { dataPath, dst: { address: '198.19.0.12', port: 9080 } });
   try {
     for (const host of ['reviews.default.svc.cluster.local', 'reviews.default.svc.cluster.local:9080', 'reviews.default.svc', 'reviews.default', 'reviews', 'reviews:9080', 'REVIEWS:9080', '198.19.0.12:9080']) {
       const r = await request(h.port, { headers: { host } });
@@ -91,7 +90,7 @@ test('Host matching: FQDN, short names, with and without port, the service addre
   }
 });
 
-test('path exact/prefix/regex, query parameters and method select routes; first match wins', async () => {
+forEachDataPath('path exact/prefix/regex, query parameters and method select routes; first match wins', async (_t, dataPath) => {
   const ups = await versions();
   const routes = `      - match: [{uri: {exact: /exact}}]
         route: [{subset: v1}]
@@ -101,7 +100,7 @@ test('path exact/prefix/regex, query parameters and method select routes; first 
         route: [{subset: v3}]
       - route: [{subset: v1}]
 `;
-  const h = await startHarness(reviews(ups, routes));
+  const h = await startHarness(reviews(ups, routes), { dataPath });
   try {
     const v = async (path: string, method = 'GET'): Promise<string> => (await request(h.port, { path, method, headers: { host: 'reviews' } })).headers['x-version'] as string;
     assert.equal(await v('/exact?x=1'), 'v1');
@@ -117,9 +116,9 @@ test('path exact/prefix/regex, query parameters and method select routes; first 
   }
 });
 
-test('headers: x-request-id generated or kept, x-forwarded-proto set, x-forwarded-for untouched, upstream service time returned', async () => {
+forEachDataPath('headers: x-request-id generated or kept, x-forwarded-proto set, x-forwarded-for untouched, upstream service time returned', async (_t, dataPath) => {
   const ups = await versions();
-  const h = await startHarness(reviews(ups, '      - route: [{subset: v1}]\n'));
+  const h = await startHarness(reviews(ups, '      - route: [{subset: v1}]\n'), { dataPath });
   const ev = captureHttpEvents();
   try {
     const a = await request(h.port, { headers: { host: 'reviews' } });
@@ -147,7 +146,7 @@ test('headers: x-request-id generated or kept, x-forwarded-proto set, x-forwarde
   }
 });
 
-test('bodies: a large upload streams past the retry buffer, a large download keeps backpressure, chunked works', async () => {
+forEachDataPath('bodies: a large upload streams past the retry buffer, a large download keeps backpressure, chunked works', async (_t, dataPath) => {
   const up = await startUpstream((q, s) => {
     if (q.url === '/download') {
       const chunk = Buffer.alloc(64 * 1024, 7);
@@ -173,7 +172,7 @@ test('bodies: a large upload streams past the retry buffer, a large download kee
     });
     q.on('end', () => s.end(`${n} ${hash.digest('hex')}`));
   });
-  const h = await startHarness(`services:\n  - {host: big, addresses: [198.19.0.1], ports: [{port: 9080, protocol: HTTP}], endpoints: [{address: 127.0.0.1, port: ${up.port}}]}\n`);
+  const h = await startHarness(`services:\n  - {host: big, addresses: [198.19.0.1], ports: [{port: 9080, protocol: HTTP}], endpoints: [{address: 127.0.0.1, port: ${up.port}}]}\n`, { dataPath });
   try {
     const body = Buffer.alloc(3 * 1024 * 1024 + 5, 'y');
     const r = await request(h.port, { method: 'PUT', headers: { host: 'big' }, body });
@@ -208,9 +207,9 @@ test('bodies: a large upload streams past the retry buffer, a large download kee
   }
 });
 
-test('RING_HASH by header: the same user always reaches the same endpoint', async () => {
+forEachDataPath('RING_HASH by header: the same user always reaches the same endpoint', async (_t, dataPath) => {
   const ups = await versions();
-  const h = await startHarness(reviews(ups, '      - route: [{host: reviews.default.svc.cluster.local}]\n', '    loadBalancer: {consistentHash: {httpHeaderName: x-user}}'));
+  const h = await startHarness(reviews(ups, '      - route: [{host: reviews.default.svc.cluster.local}]\n', '    loadBalancer: {consistentHash: {httpHeaderName: x-user}}'), { dataPath });
   try {
     const seen = new Map<string, Set<string>>();
     for (let i = 0; i < 60; i++) {
@@ -227,9 +226,9 @@ test('RING_HASH by header: the same user always reaches the same endpoint', asyn
   }
 });
 
-test('unknown destination under ALLOW_ANY: PassthroughCluster to the original destination, per request', async () => {
+forEachDataPath('unknown destination under ALLOW_ANY: PassthroughCluster to the original destination, per request', async (_t, dataPath) => {
   const up = await startUpstream((q, s) => s.end(`direct ${q.headers.host}`));
-  const h = await startHarness('services:\n  - {host: other, addresses: [198.19.0.99], ports: [{port: 9080, protocol: HTTP}]}\n', { dst: { address: '127.0.0.1', port: up.port } });
+  const h = await startHarness('services:\n  - {host: other, addresses: [198.19.0.99], ports: [{port: 9080, protocol: HTTP}]}\n', { dataPath, dst: { address: '127.0.0.1', port: up.port } });
   const ev = captureHttpEvents();
   try {
     const r = await request(h.port, { headers: { host: 'example.com' } });
@@ -243,11 +242,11 @@ test('unknown destination under ALLOW_ANY: PassthroughCluster to the original de
   }
 });
 
-test('an unknown address on a port some service declares HTTP: sniffed, routed by Host, else passthrough (allow_any)', async () => {
+forEachDataPath('an unknown address on a port some service declares HTTP: sniffed, routed by Host, else passthrough (allow_any)', async (_t, dataPath) => {
   const ups = await versions();
   const direct = await startUpstream((_q, s) => s.end('direct'));
   const config = reviews(ups, '      - route: [{subset: v3}]\n').replace('ports: [{port: 9080, name: http}]', `ports: [{port: ${direct.port}, name: http}]`);
-  const h = await startHarness(config, { dst: { address: '127.0.0.1', port: direct.port } });
+  const h = await startHarness(config, { dataPath, dst: { address: '127.0.0.1', port: direct.port } });
   const ev = captureHttpEvents();
   try {
     assert.equal((await request(h.port, { headers: { host: 'reviews' } })).headers['x-version'], 'v3');
@@ -263,9 +262,9 @@ test('an unknown address on a port some service declares HTTP: sniffed, routed b
   }
 });
 
-test('REGISTRY_ONLY: an unknown Host on an HTTP port is answered 502 by block_all', async () => {
+forEachDataPath('REGISTRY_ONLY: an unknown Host on an HTTP port is answered 502 by block_all', async (_t, dataPath) => {
   const ups = await versions();
-  const h = await startHarness(`outboundTrafficPolicy: REGISTRY_ONLY\n${reviews(ups, '      - route: [{subset: v1}]\n')}`, { dst: { address: '198.18.9.9', port: 9080 } });
+  const h = await startHarness(`outboundTrafficPolicy: REGISTRY_ONLY\n${reviews(ups, '      - route: [{subset: v1}]\n')}`, { dataPath, dst: { address: '198.18.9.9', port: 9080 } });
   const ev = captureHttpEvents();
   try {
     const r = await request(h.port, { headers: { host: 'example.com' } });

@@ -5,18 +5,17 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { test } from 'node:test';
-import { captureHttpEvents, request, startHarness, startUpstream } from '../../support/routing';
+import { captureHttpEvents, forEachDataPath, request, startHarness, startUpstream } from '../../support/routing';
 import { listen } from '../../support/sockets';
 
-test('an inbound HTTP port: each request reaches the app from 127.0.0.6, over pooled connections, reported as destination', async () => {
+forEachDataPath('an inbound HTTP port: each request reaches the app from 127.0.0.6, over pooled connections, reported as destination', async (_t, dataPath) => {
   const app = await startUpstream((q, s) => s.end(`${q.socket.remoteAddress} ${q.url}`));
   const h = await startHarness(
     `workload: {name: reviews-v1, namespace: default, labels: {app: reviews, version: v1}}
 inbound:
   ports: [{port: ${app.port}, protocol: HTTP, timeout: 2s}]
 `,
-    { direction: 'inbound', dst: { address: '127.0.0.1', port: app.port } },
+    { dataPath, direction: 'inbound', dst: { address: '127.0.0.1', port: app.port } },
   );
   const ev = captureHttpEvents();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -41,13 +40,13 @@ inbound:
   }
 });
 
-test('an undeclared inbound port is TCP passthrough (InboundPassthroughCluster), bytes untouched', async () => {
+forEachDataPath('an undeclared inbound port is TCP passthrough (InboundPassthroughCluster), bytes untouched', async (_t, dataPath) => {
   const accepted: net.Socket[] = [];
   const { server, port } = await listen((s) => {
     accepted.push(s);
     s.on('data', (d) => s.write(Buffer.from(String(d).toUpperCase())));
   });
-  const h = await startHarness('{}', { direction: 'inbound', dst: { address: '127.0.0.1', port } });
+  const h = await startHarness('{}', { dataPath, direction: 'inbound', dst: { address: '127.0.0.1', port } });
   try {
     const s = net.connect(h.port, '127.0.0.1');
     s.write('raw bytes, not http');

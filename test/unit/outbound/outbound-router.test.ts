@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
 import net from 'node:net';
-import { test } from 'node:test';
 import type { TcpCloseEvent } from '../../../src/telemetry/events';
 import { seededRandom } from '../../../src/upstream/random-source';
-import { captureHttpEvents, request, startHarness, startUpstream } from '../../support/routing';
+import { captureHttpEvents, forEachDataPath, request, startHarness, startUpstream } from '../../support/routing';
 import { sendMail, startSmtpServer } from '../../support/smtp';
 import { listen, readAll } from '../../support/sockets';
 
@@ -36,11 +35,11 @@ function readFor(s: net.Socket, ms: number): Promise<string> {
   });
 }
 
-test('a TCP service port never waits for the client: a real SMTP server greets first, and smtplib completes a mail', async () => {
+forEachDataPath('a TCP service port never waits for the client: a real SMTP server greets first, and smtplib completes a mail', async (_t, dataPath) => {
   const smtp = await startSmtpServer();
   const h = await startHarness(
     `services:\n  - {host: mail.default.svc.cluster.local, addresses: [198.19.0.25], ports: [{port: 25, name: tcp-smtp}], endpoints: [{address: 127.0.0.1, port: ${smtp.port}}]}\n`,
-    { dst: { address: '198.19.0.25', port: 25 } },
+    { dataPath, dst: { address: '198.19.0.25', port: 25 } },
   );
   try {
     const s = net.connect(h.port, '127.0.0.1');
@@ -62,7 +61,7 @@ test('a TCP service port never waits for the client: a real SMTP server greets f
   }
 });
 
-test('an AUTO port: HTTP requests are routed per request; a silent client is TCP after the detection deadline', async () => {
+forEachDataPath('an AUTO port: HTTP requests are routed per request; a silent client is TCP after the detection deadline', async (_t, dataPath) => {
   const smtp = await startSmtpServer();
   const up = await startUpstream((_q, s) => s.end('http'));
   const h = await startHarness(
@@ -71,7 +70,7 @@ services:
   - {host: web, addresses: [198.19.0.8], ports: [{port: 8000}], endpoints: [{address: 127.0.0.1, port: ${up.port}}]}
   - {host: mail, addresses: [198.19.0.9], ports: [{port: 8000}], endpoints: [{address: 127.0.0.1, port: ${smtp.port}}]}
 `,
-    { dst: { address: '198.19.0.8', port: 8000 } },
+    { dataPath, dst: { address: '198.19.0.8', port: 8000 } },
   );
   const ev = captureHttpEvents();
   try {
@@ -92,11 +91,11 @@ services:
   }
 });
 
-test('TCP circuit breaker: beyond maxConnections the connection is reset (UO) and counted', async () => {
+forEachDataPath('TCP circuit breaker: beyond maxConnections the connection is reset (UO) and counted', async (_t, dataPath) => {
   const held: net.Socket[] = [];
   const { server, port } = await listen((s) => held.push(s));
   const closes = tcpCloses();
-  const h = await startHarness(`services:\n  - {host: db, addresses: [198.19.0.3], ports: [{port: 3306, protocol: MYSQL}], endpoints: [{address: 127.0.0.1, port: ${port}}], circuitBreakers: {maxConnections: 1}}\n`, {
+  const h = await startHarness(`services:\n  - {host: db, addresses: [198.19.0.3], ports: [{port: 3306, protocol: MYSQL}], endpoints: [{address: 127.0.0.1, port: ${port}}], circuitBreakers: {maxConnections: 1}}\n`, { dataPath,
     dst: { address: '198.19.0.3', port: 3306 },
   });
   try {
@@ -122,9 +121,9 @@ test('TCP circuit breaker: beyond maxConnections the connection is reset (UO) an
   }
 });
 
-test('a TCP service without endpoints: reset, flag UH', async () => {
+forEachDataPath('a TCP service without endpoints: reset, flag UH', async (_t, dataPath) => {
   const closes = tcpCloses();
-  const h = await startHarness('services:\n  - {host: db, addresses: [198.19.0.3], ports: [{port: 3306, protocol: TCP}]}\n', { dst: { address: '198.19.0.3', port: 3306 } });
+  const h = await startHarness('services:\n  - {host: db, addresses: [198.19.0.3], ports: [{port: 3306, protocol: TCP}]}\n', { dataPath, dst: { address: '198.19.0.3', port: 3306 } });
   try {
     const s = net.connect(h.port, '127.0.0.1');
     const err = await new Promise<NodeJS.ErrnoException | undefined>((r) => {
@@ -140,12 +139,12 @@ test('a TCP service without endpoints: reset, flag UH', async () => {
   }
 });
 
-test('unknown destinations: PassthroughCluster under ALLOW_ANY (bytes both ways, half-close), BlackHoleCluster under REGISTRY_ONLY', async () => {
+forEachDataPath('unknown destinations: PassthroughCluster under ALLOW_ANY (bytes both ways, half-close), BlackHoleCluster under REGISTRY_ONLY', async (_t, dataPath) => {
   const { server, port } = await listen((s) => {
     void readAll(s).then((b) => s.end(`echo:${b.toString()}`));
   });
-  const allow = await startHarness('{}', { dst: { address: '127.0.0.1', port } });
-  const block = await startHarness('outboundTrafficPolicy: REGISTRY_ONLY\n', { dst: { address: '127.0.0.1', port } });
+  const allow = await startHarness('{}', { dataPath, dst: { address: '127.0.0.1', port } });
+  const block = await startHarness('outboundTrafficPolicy: REGISTRY_ONLY\n', { dataPath, dst: { address: '127.0.0.1', port } });
   const closes = tcpCloses();
   try {
     const a = net.connect(allow.port, '127.0.0.1');
@@ -166,7 +165,7 @@ test('unknown destinations: PassthroughCluster under ALLOW_ANY (bytes both ways,
   }
 });
 
-test('a weighted tcp route splits connections between services', async () => {
+forEachDataPath('a weighted tcp route splits connections between services', async (_t, dataPath) => {
   const servers = await Promise.all(
     ['a', 'b'].map((name) =>
       listen((s) => {
@@ -182,7 +181,7 @@ routes:
   - host: db
     tcp: [{route: [{host: db, weight: 1}, {host: db-next, weight: 3}]}]
 `,
-    { dst: { address: '198.19.0.3', port: 5432 }, random: seededRandom(9) },
+    { dataPath, dst: { address: '198.19.0.3', port: 5432 }, random: seededRandom(9) },
   );
   try {
     const counts: Record<string, number> = {};

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PlainConnector } from '../../../src/transport/connector';
 import { clientAddr, origDst } from '../../../src/transport/address';
-import type { DownstreamConnection } from '../../../src/transport/downstream';
-import { Cluster, type ClusterSpec } from '../../../src/upstream/cluster';
+import { Cluster, type ClusterSpec, type DownstreamAddresses } from '../../../src/upstream/cluster';
 import { ClusterManager, settingsKey } from '../../../src/upstream/cluster-manager';
 import { DEFAULT_LIMITS } from '../../../src/upstream/circuit-breaker';
 import { ManualClock } from '../../../src/upstream/clock';
@@ -33,8 +32,8 @@ function spec(over: Partial<ClusterSpec> = {}): ClusterSpec {
   };
 }
 
-function conn(dst = '10.1.2.3', port = 8080, client = '198.18.0.50'): DownstreamConnection {
-  return { id: 1, socket: undefined as never, direction: 'inbound', capture: 'tproxy', origDst: origDst(dst, port), client: clientAddr(client, 40000), startedAt: 0 };
+function conn(dst = '10.1.2.3', port = 8080, client = '198.18.0.50'): DownstreamAddresses {
+  return { origDst: origDst(dst, port), client: clientAddr(client, 40000) };
 }
 
 test('pending queue: a request waits for a slot and gets it when one is released, in order', () => {
