@@ -600,6 +600,17 @@ Napi::Value AcceptorStop(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// acceptorNoFraming(id) -> whether it was running. From now on connections are delivered at once, without PROXY v2
+// framing or its wait: a draining listener refuses every new connection, and must not hold a silent client for the
+// header deadline first. Connections already waiting for their header are unaffected.
+Napi::Value AcceptorNoFraming(const Napi::CallbackInfo& info) {
+  auto* m = static_cast<AcceptorModule*>(info.Data());
+  Acceptor* a = Find(m, info);
+  if (a == nullptr) return Napi::Boolean::New(info.Env(), false);
+  a->opt.header_mode = kModeNone;
+  return Napi::Boolean::New(info.Env(), true);
+}
+
 Napi::Value AcceptorStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* m = static_cast<AcceptorModule*>(info.Data());
@@ -638,6 +649,7 @@ void InitAcceptor(Napi::Env env, Napi::Object exports) {
   exports.Set("acceptorStart", Napi::Function::New(env, AcceptorStart, "acceptorStart", m));
   exports.Set("acceptorStop", Napi::Function::New(env, AcceptorStop, "acceptorStop", m));
   exports.Set("acceptorStats", Napi::Function::New(env, AcceptorStats, "acceptorStats", m));
+  exports.Set("acceptorNoFraming", Napi::Function::New(env, AcceptorNoFraming, "acceptorNoFraming", m));
 }
 
 }  // namespace sidelane

@@ -148,6 +148,8 @@ export interface SidelaneAddon {
     onExhausted: (id: number, info: AcceptorExhaustionInfo) => void,
   ): number;
   acceptorStop(id: number): boolean;
+  /** Deliver new connections at once, without PROXY v2 framing (a draining listener refuses them all). */
+  acceptorNoFraming(id: number): boolean;
   acceptorStats(id: number): AcceptorNativeStats | undefined;
   nftAvailable(): { available: boolean; reason?: string };
   nftRun(script: string, options?: { json?: boolean; handles?: boolean }): NftResult;

@@ -139,6 +139,7 @@ export abstract class CapturedListener implements ConnectionTracker {
   /** From now on new connections are refused (reset); open ones continue. */
   drain(): void {
     this.draining = true;
+    for (const { acceptor } of this.acceptors) acceptor.stopFraming();
   }
 
   /** Downstream connections accepted by this listener and not yet closed. */

@@ -68,7 +68,7 @@ export class DownstreamConnection {
   initialData: Buffer | undefined;
   /** Set by abort() (drain deadline): whoever holds the connection while it waits (upstream connect) gives up. */
   aborted = false;
-  /** What the connection waits for while it holds its raw fd (the upstream connect); abort() cancels it. */
+  /** What the connection's holder is doing with it (upstream connect, JavaScript relay); abort() cancels it. */
   pending: { cancel(): void } | undefined = undefined;
 
   private state: State;
@@ -161,14 +161,14 @@ export class DownstreamConnection {
   }
 
   /**
-   * Ends the connection now (the drain deadline): a socket is destroyed, a native relay aborted; a raw fd still
-   * waiting for its upstream is marked, and its holder resets it as soon as the wait is over.
+   * Ends the connection now (the drain deadline): its holder's pending work (upstream connect, JavaScript relay) is
+   * cancelled, a socket destroyed, a native relay aborted (both sides reset).
    */
   abort(): void {
     this.aborted = true;
+    this.pending?.cancel();
     if (this.state === State.Socket) this.sock!.destroy();
     else if (this.state === State.Relayed) this.relay!.abort(this.relayId);
-    else if (this.state === State.Fd) this.pending?.cancel();
   }
 
   private adopt(s: net.Socket): void {

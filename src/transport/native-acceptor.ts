@@ -147,6 +147,14 @@ export class NativeAcceptor extends EventEmitter {
     this.id = 0;
   }
 
+  /**
+   * From now on deliver connections at once, without PROXY v2 framing or its wait (a draining listener refuses every
+   * new connection and must not hold a silent client for the header deadline first).
+   */
+  stopFraming(): void {
+    if (this.id !== 0) this.native.acceptorNoFraming(this.id);
+  }
+
   get running(): boolean {
     return this.id !== 0;
   }

@@ -28,6 +28,8 @@ export interface RelayOptions {
   readonly idleTimeoutMs?: number;
   /** Bytes already read from downstream (e.g. after a PROXY header or protocol sniffing). */
   readonly initialUp?: Buffer;
+  /** Ends the relay at once: both sides reset, end 'aborted' (the drain deadline). */
+  readonly signal?: AbortSignal;
   readonly now?: () => number;
 }
 
@@ -83,6 +85,17 @@ export function relay(down: net.Socket, up: net.Socket, options: RelayOptions = 
     }
     // The client's FIN may already have been read (e.g. while its first bytes were sniffed): forward it now.
     if (down.readableEnded && !up.destroyed) up.end();
+
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        end ??= 'aborted';
+        if (!down.destroyed) down.resetAndDestroy();
+        if (!up.destroyed) up.resetAndDestroy();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
 
     // Every byte passes through both sockets, so either one going idle means the whole relay is idle.
     const idle = options.idleTimeoutMs ?? 0;

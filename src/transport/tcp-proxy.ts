@@ -196,21 +196,25 @@ async function proxyWithSockets(conn: DownstreamConnection, route: TcpProxyRoute
     abort.abort();
   };
   socket.once('close', onEarlyClose);
+  // The drain deadline cancels the connect, then the relay (both sides reset).
+  conn.pending = { cancel: () => abort.abort() };
   // Keep bytes the client sends before the upstream is ready (TCP ports never wait for them: server-first works).
   socket.pause();
   let upstream;
   try {
     upstream = await connector.connect({ ...route.request, signal: abort.signal });
   } catch (err) {
+    conn.pending = undefined;
     route.observer?.connectFailed(err);
     socket.off('close', onEarlyClose);
     if (!downstreamGone) socket.resetAndDestroy();
-    connectFailed(conn, route, downstreamGone);
+    connectFailed(conn, route, downstreamGone || conn.aborted);
     return;
   }
   socket.off('close', onEarlyClose);
   route.observer?.connected();
-  if (downstreamGone || socket.destroyed) {
+  if (downstreamGone || socket.destroyed || abort.signal.aborted) {
+    conn.pending = undefined;
     upstream.destroy();
     route.observer?.closed();
     leftBeforeRelay(conn, route);
@@ -219,8 +223,10 @@ async function proxyWithSockets(conn: DownstreamConnection, route: TcpProxyRoute
   socket.resume();
   const result = await relay(socket, upstream, {
     idleTimeoutMs: route.idleTimeoutMs,
+    signal: abort.signal,
     ...(conn.initialData ? { initialUp: conn.initialData } : {}),
   });
+  conn.pending = undefined;
   route.observer?.closed();
   publishTcpClose(closeEvent(conn, route, result));
 }

@@ -149,16 +149,19 @@ both('bytes both ways and half-close: the client FINs first, the server answers 
 
 both('a reset is passed on as a reset, from the server (UR) and from the client (DR)', async (dataPath) => {
   const accepted: net.Socket[] = [];
+  const received: number[] = [];
   const { server, port } = await listen((s) => {
     s.on('error', () => undefined);
-    accepted.push(s);
-    s.on('data', () => undefined);
+    const i = accepted.push(s) - 1;
+    received[i] = 0;
+    s.on('data', (d: Buffer) => (received[i]! += d.length));
   });
   const p = await startProxy(dataPath);
   try {
     const a = await hooked(p.port, port);
     a.write('hello');
-    await waitFor('the first upstream connection', () => accepted.length === 1);
+    // Bytes still in flight when a connection resets are counted differently (read vs delivered): wait for them.
+    await waitFor('the first upstream connection and its bytes', () => received[0] === 5);
     const aErr = errorOf(a);
     accepted[0]!.resetAndDestroy();
     assert.equal((await aErr)?.code, 'ECONNRESET', 'the client sees the server reset as a reset');
@@ -169,14 +172,14 @@ both('a reset is passed on as a reset, from the server (UR) and from the client 
 
     const b = await hooked(p.port, port);
     b.write('hi');
-    await waitFor('the second upstream connection', () => accepted.length === 2);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the second upstream connection and its bytes', () => received[1] === 2);
     const upErr = errorOf(accepted[1]!);
     b.resetAndDestroy();
     assert.equal((await upErr)?.code, 'ECONNRESET', 'the server sees the client reset as a reset');
     await waitFor('the DR close event', () => p.closes.length === 2);
     assert.equal(p.closes[1]!.end, 'downstream_reset');
     assert.equal(p.closes[1]!.responseFlags, 'DR');
+    assert.equal(p.closes[1]!.bytesReceived, 2);
     await waitFor('no active connection', () => p.sidecar.activeConnections().outbound === 0);
   } finally {
     await p.close();
@@ -285,8 +288,11 @@ both('drain: new connections are refused with a reset, open ones keep working, t
     assert.equal(await echo(open, 'before'), 'before');
     assert.equal(p.sidecar.activeConnections().outbound, 1);
     p.sidecar.drain();
+    // A silent client: refused at once, not held for the PROXY header deadline first.
+    const t0 = Date.now();
     const fresh = net.connect(p.port, '127.0.0.1');
     const err = await errorOf(fresh);
+    assert.ok(Date.now() - t0 < 1000, `refused after ${Date.now() - t0} ms`);
     assert.equal(err?.code, 'ECONNRESET', 'a new connection is refused with a reset while draining');
     await waitFor('the refusal event', () => p.refusals.some((r) => r.reason === 'draining'));
     assert.equal(await echo(open, 'during'), 'during', 'an open connection keeps working during the drain');
@@ -296,6 +302,7 @@ both('drain: new connections are refused with a reset, open ones keep working, t
     await closed;
     await waitFor('no active connection', () => p.sidecar.activeConnections().outbound === 0);
     await waitFor('the close event', () => p.closes.length === 1);
+    assert.equal(p.closes[0]!.end, 'aborted', 'both sides were reset at the deadline');
   } finally {
     await p.close();
     server.close();
