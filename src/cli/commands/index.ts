@@ -4,6 +4,7 @@ import { registerRun } from './run';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
 import { registerVersion } from './version';
+import { registerBench } from './bench';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -11,5 +12,6 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerRun,
   registerHookPath,
   registerInject,
+  registerBench,
   registerVersion,
 ];

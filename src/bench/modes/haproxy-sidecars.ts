@@ -1,0 +1,65 @@
+/**
+ * HAProxy (Debian's package) as the sidecar of both pods under the same conntrack-free TPROXY capture as sidelane:
+ * `sidelane init --outbound tproxy -u 1337` (HAProxy has no connect() hook and, in 2.6, no mark for its server
+ * sockets, so its traffic is excluded by uid, as Istio excludes Envoy), and HAProxy run as uid 1337 with just
+ * CAP_NET_ADMIN/CAP_NET_RAW (transparent sockets) through setpriv.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { MAX_IDLE_CONNECTIONS, type ModeName } from '../settings';
+import { startDaemon, type Daemon } from '../pod-process';
+import { waitForListeners } from '../readiness';
+import { haproxyConfig, type HaproxyProtocol } from './haproxy-config';
+import { modeSlug, PROXY_UID, sidecarFault, type BenchMode, type ModeEnvironment, type PodPair, type RunningMode } from './mode';
+import { INBOUND_PORT, OUTBOUND_PORT } from './sidelane-sidecars';
+
+const CAPS = '+net_admin,+net_raw';
+
+export function haproxyArgv(configFile: string): string[] {
+  return [
+    'setpriv',
+    `--reuid=${PROXY_UID}`,
+    `--regid=${PROXY_UID}`,
+    '--clear-groups',
+    `--inh-caps=${CAPS}`,
+    `--ambient-caps=${CAPS}`,
+    'haproxy',
+    '-f',
+    configFile,
+    '-db',
+  ];
+}
+
+export function haproxyMode(name: ModeName, protocol: HaproxyProtocol, description: string): BenchMode {
+  return {
+    name,
+    description,
+    async start(pods: PodPair, env: ModeEnvironment): Promise<RunningMode> {
+      const dir = path.join(env.workDir, modeSlug(name));
+      mkdirSync(dir, { recursive: true });
+      const configFile = path.join(dir, 'haproxy.cfg');
+      writeFileSync(
+        configFile,
+        haproxyConfig({ protocol, threads: env.settings.concurrency, maxConnections: MAX_IDLE_CONNECTIONS + 200, inboundPort: INBOUND_PORT, outboundPort: OUTBOUND_PORT }),
+      );
+      const sidecars: Daemon[] = [];
+      const stop = async (): Promise<void> => {
+        await Promise.all(sidecars.map((d) => d.stop()));
+        await env.captures.cleanup(pods.client);
+        await env.captures.cleanup(pods.server);
+      };
+      try {
+        for (const pod of [pods.client, pods.server]) await env.captures.init(pod, ['--outbound', 'tproxy', '--proxy-uid', String(PROXY_UID)]);
+        for (const pod of [pods.client, pods.server]) sidecars.push(startDaemon(pod, `haproxy (${name})`, haproxyArgv(configFile)));
+        for (const [i, pod] of [pods.client, pods.server].entries()) {
+          const daemon = sidecars[i]!;
+          await waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 15_000, () => (daemon.running ? undefined : daemon.describeExit()));
+        }
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return { name, pods, sidecars, clientArgv: (argv) => [...argv], fault: () => sidecarFault(sidecars), stop };
+    },
+  };
+}
