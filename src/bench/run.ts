@@ -4,7 +4,7 @@
  * (modes alternating, repeated) and returns the result. Everything it creates — namespaces, processes, capture and
  * its state files, the work directory — is removed at the end, on failure, and on SIGINT/SIGTERM/SIGHUP.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -90,6 +90,7 @@ export async function runBench(settings: BenchSettings, deps: BenchDeps): Promis
   const startedAt = deps.now();
   const machine = await describeMachine(deps.runner);
   const workDir = mkdtempSync(path.join(tmpdir(), 'sidelane-bench-'));
+  chmodSync(workDir, 0o755); // HAProxy runs as uid 1337 and reads its configuration from here
   const captures = new CaptureInstallations(deps.cli);
   const env: ModeEnvironment = { cli: deps.cli, captures, settings, workDir };
   let lab: Lab | undefined;
