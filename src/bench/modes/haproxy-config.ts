@@ -3,10 +3,11 @@
  * as sidelane — transparent binds on 15006 (inbound) and 15001 (outbound), and `server … 0.0.0.0`, which HAProxy
  * documents as "connect to the address the client connected to" (the original destination under TPROXY).
  *
- * `source 0.0.0.0 usesrc clientip` makes both upstream legs transparent sockets: inbound it preserves the client's
- * address towards the app (like sidelane's default); outbound it is how HAProxy 2.6, which cannot put an SO_MARK on
- * server connections, still gets its reply packets recognised by the capture's `socket --transparent` rules and
- * kept out of conntrack (with uid 1337 excluded on OUTPUT, Istio's way).
+ * Towards the local app HAProxy connects from 127.0.0.6 (Istio's inbound passthrough source; the capture leaves
+ * its replies out of conntrack): the client's address is not preserved, see haproxy-sidecars.ts for why. Towards
+ * the original destination it uses `source 0.0.0.0 usesrc clientip` (the pod's own address, as a transparent
+ * socket): HAProxy 2.6 cannot put an SO_MARK on server connections, and a transparent socket is what the capture's
+ * `socket --transparent` rules recognise, so the replies of its upstream legs stay out of conntrack too.
  */
 
 export type HaproxyProtocol = 'tcp' | 'http';
@@ -42,7 +43,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     '  default_backend inbound_app',
     '',
     'backend inbound_app',
-    '  source 0.0.0.0 usesrc clientip',
+    '  source 127.0.0.6',
     '  server app 0.0.0.0',
     '',
     'frontend outbound',

@@ -1,8 +1,15 @@
 /**
  * HAProxy (Debian's package) as the sidecar of both pods under the same conntrack-free TPROXY capture as sidelane:
- * `sidelane init --outbound tproxy -u 1337` (HAProxy has no connect() hook and, in 2.6, no mark for its server
- * sockets, so its traffic is excluded by uid, as Istio excludes Envoy), and HAProxy run as uid 1337 with just
- * CAP_NET_ADMIN/CAP_NET_RAW (transparent sockets) through setpriv.
+ * `sidelane init --outbound tproxy -u 1337 --no-preserve-source` (HAProxy has no connect() hook and, in 2.6, no
+ * way to mark its sockets, so its traffic is excluded by uid, as Istio excludes Envoy), and HAProxy run as uid 1337
+ * with just CAP_NET_ADMIN/CAP_NET_RAW (transparent sockets) through setpriv.
+ *
+ * Why without source preservation: the reply rule of DESIGN 3.2 diverts packets leaving from a captured inbound
+ * port unless they carry the bypass mark or belong to the proxy's uid. A connection accepted by the kernel but not
+ * yet accept()ed by HAProxy has no owner, so the ACK of a request that arrives right after the handshake is
+ * diverted and the connection reset (seen as ~95% failed new connections under churn). sidelane is immune because
+ * its listener carries the bypass SO_MARK, which accepted sockets inherit from birth; HAProxy 2.6 can only mark a
+ * connection after accept(). So HAProxy connects to the app from 127.0.0.6, Istio's default.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +21,9 @@ import { modeSlug, PROXY_UID, sidecarFault, type BenchMode, type ModeEnvironment
 import { INBOUND_PORT, OUTBOUND_PORT } from './sidelane-sidecars';
 
 const CAPS = '+net_admin,+net_raw';
+
+/** The capture HAProxy runs under (the same recipe as sidelane's, uid-excluded, no source preservation). */
+export const HAPROXY_INIT_ARGS: readonly string[] = ['--outbound', 'tproxy', '--proxy-uid', String(PROXY_UID), '--no-preserve-source'];
 
 export function haproxyArgv(configFile: string): string[] {
   return [
@@ -49,7 +59,7 @@ export function haproxyMode(name: ModeName, protocol: HaproxyProtocol, descripti
         await env.captures.cleanup(pods.server);
       };
       try {
-        for (const pod of [pods.client, pods.server]) await env.captures.init(pod, ['--outbound', 'tproxy', '--proxy-uid', String(PROXY_UID)]);
+        for (const pod of [pods.client, pods.server]) await env.captures.init(pod, HAPROXY_INIT_ARGS);
         for (const pod of [pods.client, pods.server]) sidecars.push(startDaemon(pod, `haproxy (${name})`, haproxyArgv(configFile)));
         for (const [i, pod] of [pods.client, pods.server].entries()) {
           const daemon = sidecars[i]!;

@@ -4,5 +4,5 @@ import { haproxyMode } from './haproxy-sidecars';
 export const haproxyTcpMode = haproxyMode(
   'haproxy',
   'tcp',
-  'HAProxy (Debian) as both sidecars, mode tcp, transparent binds, original destination, uid 1337 (`init --outbound tproxy -u 1337`)',
+  'HAProxy (Debian) as both sidecars, mode tcp, transparent binds, original destination, uid 1337 (`init --outbound tproxy -u 1337 --no-preserve-source`)',
 );
