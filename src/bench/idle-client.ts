@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 
-const BATCH = 200;
+const BATCH = 64;
 const CONNECT_TIMEOUT_MS = 20_000;
 
 function fail(message: string): never {

@@ -14,7 +14,7 @@ const PARALLEL = 8;
 
 export function curlBurstArgv(url: string, count: number): string[] {
   // URL globbing makes curl request ?n=1 … ?n=count, each on a new connection because of Connection: close.
-  return ['curl', '-sS', '--fail', '--parallel', '--parallel-max', String(PARALLEL), '-H', 'Connection: close', `${url}?n=[1-${count}]`];
+  return ['curl', '-sS', '--no-progress-meter', '--fail', '--max-time', '10', '--parallel', '--parallel-max', String(PARALLEL), '-H', 'Connection: close', `${url}?n=[1-${count}]`];
 }
 
 export const conntrackScenario: Scenario = {
