@@ -3,6 +3,7 @@
  * peer), conntrack entries, then every metric's median and spread per mode, and the failed cells. A pure function
  * of the result, so the same JSON always renders the same text (golden-tested).
  */
+import { PEER_MODES } from '../modes';
 import type { ModeName } from '../settings';
 import type { BenchResult, MetricSummary, ScenarioInfo, ScenarioSummary } from '../result';
 import { betterArrow, formatRatio, formatValue } from './number-format';
@@ -110,10 +111,11 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('### Ratio to `direct` (no proxy)', '');
     out.push(...table(['scenario', 'metric', ...compared.map((m) => `\`${m}\``)], ['l', 'l', ...compared.map(() => 'r' as const)], toDirect), '');
   }
-  const toPeer = headlineRows(result, compared, (m) => m.toPeer, () => true);
+  const sidelaneModes = compared.filter((m) => !PEER_MODES.includes(m));
+  const toPeer = headlineRows(result, sidelaneModes, (m) => m.toPeer, () => true);
   if (toPeer.length > 0) {
     out.push('### Ratio to the HAProxy peer (`haproxy`; `haproxy-http` for L7)', '');
-    out.push(...table(['scenario', 'metric', ...compared.map((m) => `\`${m}\``)], ['l', 'l', ...compared.map(() => 'r' as const)], toPeer), '');
+    out.push(...table(['scenario', 'metric', ...sidelaneModes.map((m) => `\`${m}\``)], ['l', 'l', ...sidelaneModes.map(() => 'r' as const)], toPeer), '');
   }
   const conntrack = conntrackRows(result);
   if (conntrack.length > 0) {

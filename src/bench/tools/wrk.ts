@@ -34,13 +34,14 @@ export function wrkArgv(run: WrkRun): string[] {
   return argv;
 }
 
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Milliseconds per unit; microseconds divide (0.001 is not exact in binary and would leave 0.14200000000000002). */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** `425.00us`, `1.09ms`, `2.00s`, `1.00m` → milliseconds. */
 export function parseWrkDuration(text: string): number {
   const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text.trim());
   if (!m) throw new SidelaneError('SIDELANE_ERR_BENCH', `wrk: expected a duration like 425.00us or 1.09ms, got '${text}'`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  return m[2] === 'us' ? Number(m[1]) / 1000 : Number(m[1]) * UNIT_MS[m[2]!]!;
 }
 
 function percentileLine(out: string, p: number): number {
