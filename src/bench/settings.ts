@@ -10,6 +10,9 @@ import { parseCount, parseDuration } from '../cli/options';
 export const MODE_NAMES = ['direct', 'redirect', 'tproxy+hook', 'tproxy', 'haproxy', 'haproxy-http'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
 
+/** The peer proxies: ratio references, never compared with themselves. */
+export const PEER_MODES: readonly ModeName[] = ['haproxy', 'haproxy-http'];
+
 export const SCENARIO_NAMES = [
   'keep-alive',
   'fixed-rate',

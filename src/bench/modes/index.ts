@@ -16,6 +16,3 @@ export const MODES: Readonly<Record<ModeName, BenchMode>> = {
   haproxy: haproxyTcpMode,
   'haproxy-http': haproxyHttpMode,
 };
-
-/** The peer proxies (ratio references), never compared with themselves. */
-export const PEER_MODES: readonly ModeName[] = ['haproxy', 'haproxy-http'];

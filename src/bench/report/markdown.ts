@@ -3,8 +3,7 @@
  * peer), conntrack entries, then every metric's median and spread per mode, and the failed cells. A pure function
  * of the result, so the same JSON always renders the same text (golden-tested).
  */
-import { PEER_MODES } from '../modes';
-import type { ModeName } from '../settings';
+import { PEER_MODES, type ModeName } from '../settings';
 import type { BenchResult, MetricSummary, ScenarioInfo, ScenarioSummary } from '../result';
 import { betterArrow, formatRatio, formatValue } from './number-format';
 
