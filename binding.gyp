@@ -20,7 +20,13 @@
       "type": "shared_library",
       "product_name": "sidelane_hook",
       "product_prefix": "lib",
-      "sources": ["native/hook/hook.c"],
+      "sources": [
+        "native/hook/hook.c",
+        "native/hook/hook_config.c",
+        "native/hook/hook_log.c",
+        "native/hook/peer_table.c",
+        "native/hook/proxy_v2.c"
+      ],
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions"],
       "ldflags": ["-ldl", "-Wl,-z,now", "-Wl,--no-undefined"],

@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { FileStateStore } from '../capture/state';
 import { SidelaneError } from '../errors';
 import { ProcessRunner, type CommandResult, type RunOptions } from './command';
 
@@ -188,6 +189,18 @@ export class Lab {
     for (const pod of this.pods) rmSync(`/etc/netns/${pod.netns}`, { recursive: true, force: true });
   }
 
+  /** Forgets what `sidelane init` recorded for the lab's namespaces (they are about to disappear with it). */
+  private removeCaptureState(): void {
+    const store = new FileStateStore();
+    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
+      try {
+        store.remove(`net:[${statSync(`/run/netns/${ns}`).ino}]`);
+      } catch {
+        // namespace already gone
+      }
+    }
+  }
+
   pod(name: string): Pod {
     const pod = this.pods.find((p) => p.name === name);
     if (!pod) throw new SidelaneError('SIDELANE_ERR_NETNS', `no pod ${name} in lab ${this.id}`);
@@ -199,6 +212,7 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     await Promise.all(this.pods.map((p) => p.killAll()));
+    this.removeCaptureState();
     for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
       await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
     }
@@ -211,6 +225,7 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const pod of this.pods) for (const child of pod.processes) child.kill('SIGKILL');
+    this.removeCaptureState();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) spawnSync('ip', ['netns', 'del', ns]);

@@ -11,22 +11,7 @@ import { addon } from '../native/addon';
 import { clientAddr, isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
 import { listenTransparent } from '../transport/listener';
 import { nextConnectionId, type CallerIdentity, type CaptureMethod, type ConnectionHandler } from '../transport/downstream';
-
-/** What a PROXY header decoder reports for the bytes received so far. */
-export type HeaderParse =
-  | { readonly kind: 'incomplete' }
-  | { readonly kind: 'invalid'; readonly reason: string }
-  | {
-      readonly kind: 'header';
-      /** Bytes the header occupied; anything after them belongs to the application stream. */
-      readonly length: number;
-      readonly command: 'PROXY' | 'LOCAL';
-      readonly destination?: { readonly address: string; readonly port: number };
-      readonly source?: { readonly address: string; readonly port: number };
-      readonly caller?: CallerIdentity;
-    };
-
-export type HeaderDecoder = (bytes: Buffer) => HeaderParse;
+import { ProxyHeaderDecoder, type ProxyDecodeResult } from '../transport/proxy-protocol';
 
 export interface OutboundListenerOptions {
   readonly port: number;
@@ -37,7 +22,6 @@ export interface OutboundListenerOptions {
   readonly headerTimeoutMs: number;
   /** Largest header accepted (bytes); a longer one is refused. */
   readonly maxHeaderBytes: number;
-  readonly decodeHeader: HeaderDecoder;
   readonly handler: ConnectionHandler;
 }
 
@@ -113,28 +97,32 @@ export class OutboundListener extends EventEmitter {
   }
 
   private readHeader(socket: net.Socket): void {
-    let buffered: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => finish({ kind: 'invalid', reason: 'header_timeout' }), this.options.headerTimeoutMs);
+    const decoder = new ProxyHeaderDecoder({ maxHeaderBytes: this.options.maxHeaderBytes });
+    let settled = false;
+    const timer = setTimeout(() => settle(undefined, 'timeout'), this.options.headerTimeoutMs);
     const onData = (chunk: Buffer): void => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const parse = this.options.decodeHeader(buffered);
-      if (parse.kind === 'incomplete') {
-        if (buffered.length > this.options.maxHeaderBytes) finish({ kind: 'invalid', reason: 'header_too_long' });
-        return;
-      }
-      finish(parse);
+      const r = decoder.push(chunk);
+      if (r.status !== 'needs-more') settle(r);
     };
-    const onEnd = (): void => finish({ kind: 'invalid', reason: 'header_truncated' });
-    const finish = (parse: HeaderParse): void => {
+    const onEnd = (): void => settle(decoder.end());
+    const settle = (r: ProxyDecodeResult | undefined, failure?: string): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
-      if (parse.kind !== 'header') return this.refuse(socket, parse.kind === 'invalid' ? `proxy_header_${parse.reason}` : 'proxy_header_incomplete');
-      if (parse.command !== 'PROXY' || !parse.destination) return this.refuse(socket, 'proxy_header_local');
+      if (!r || r.status !== 'header') {
+        return this.refuse(socket, `proxy_header_${failure ?? (r && r.status === 'error' ? r.reason : 'incomplete')}`);
+      }
+      const { header } = r;
+      if (header.command !== 'PROXY' || header.endpoints.kind !== 'inet') return this.refuse(socket, 'proxy_header_not_inet_proxy');
       socket.pause();
-      const rest = buffered.subarray(parse.length);
-      this.dispatch(socket, origDst(parse.destination.address, parse.destination.port), 'hook', parse.caller, rest.length ? Buffer.from(rest) : undefined);
+      const caller = header.caller
+        ? { pid: header.caller.pid ?? 0, uid: header.caller.uid ?? 0, comm: header.caller.comm ?? '' }
+        : undefined;
+      const dst = header.endpoints.destination;
+      this.dispatch(socket, origDst(dst.address, dst.port), 'hook', caller, r.rest.length ? r.rest : undefined);
     };
     socket.on('data', onData);
     socket.once('end', onEnd);

@@ -5,6 +5,7 @@
 import type { Connector } from '../transport/connector';
 import type { ConnectionHandler } from '../transport/downstream';
 import { InboundListener } from '../inbound/inbound-listener';
+import { OutboundListener } from '../outbound/outbound-listener';
 import { publishListenerRefused } from '../telemetry/events';
 
 export interface SidecarOptions {
@@ -14,6 +15,8 @@ export interface SidecarOptions {
   readonly bypassMark: number;
   readonly ipv6: boolean;
   readonly reusePort: boolean;
+  /** Deadline for a hooked connection's PROXY v2 header (ms). */
+  readonly proxyHeaderTimeoutMs?: number;
 }
 
 export interface SidecarHandlers {
@@ -49,7 +52,20 @@ export class Sidecar {
     inbound.on('refused', (reason: string, remote?: string) =>
       publishListenerRefused({ listener: 'inbound', reason, ...(remote ? { remote } : {}) }),
     );
-    this.listeners.push(inbound, ...this.extraListeners);
+    const outbound = new OutboundListener({
+      port: this.options.outboundPort,
+      ipv6: this.options.ipv6,
+      captureMode: this.options.captureMode,
+      bypassMark: this.options.bypassMark,
+      reusePort: this.options.reusePort,
+      headerTimeoutMs: this.options.proxyHeaderTimeoutMs ?? 3000,
+      maxHeaderBytes: 1024,
+      handler: this.handlers.outbound,
+    });
+    outbound.on('refused', (reason: string, remote?: string) =>
+      publishListenerRefused({ listener: 'outbound', reason, ...(remote ? { remote } : {}) }),
+    );
+    this.listeners.push(inbound, outbound, ...this.extraListeners);
     for (const l of this.listeners) await l.start();
   }
 

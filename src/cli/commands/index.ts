@@ -1,6 +1,10 @@
 /** The list of subcommands, in the order `sidelane --help` shows them (DESIGN 8). One line each. */
 import type { Command } from 'commander';
+import { registerInit } from './init';
+import { registerCleanup } from './cleanup';
+import { registerCapture } from './capture';
 import { registerRun } from './run';
+import { registerExec } from './exec';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
 import { registerVersion } from './version';
@@ -9,7 +13,11 @@ import { registerBench } from './bench';
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: readonly RegisterCommand[] = [
+  registerInit,
+  registerCleanup,
+  registerCapture,
   registerRun,
+  registerExec,
   registerHookPath,
   registerInject,
   registerBench,
