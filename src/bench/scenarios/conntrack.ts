@@ -1,5 +1,5 @@
 /**
- * Conntrack entries per 1,000 connections: a burst of new connections (curl, `Connection: close`, 8 at a time)
+ * Conntrack entries per 1,000 connections: a burst of new connections (curl, `Connection: close`, one after another)
  * through both sidecars, with nf_conntrack_count read in both pods before and after. TPROXY capture with notrack
  * must create none; nat REDIRECT needs one entry per redirected connection and tracks the proxy's legs too.
  * Both tables are flushed first (`conntrack -F`, in the pods only), so what remains after is the burst's.
@@ -10,17 +10,17 @@ import { runInPodChecked } from '../pod-process';
 import { acceptedConnections, HTTP_PORT, RESPONSE_BODY } from '../server-apps';
 import type { Scenario } from './scenario';
 
-const PARALLEL = 8;
-
 export function curlBurstArgv(url: string, count: number): string[] {
   // URL globbing makes curl request ?n=1 … ?n=count, each on a new connection because of Connection: close.
-  return ['curl', '-sS', '--no-progress-meter', '--fail', '--max-time', '10', '--parallel', '--parallel-max', String(PARALLEL), '-H', 'Connection: close', `${url}?n=[1-${count}]`];
+  // Sequential on purpose: with --parallel, curl starts every queued transfer's --max-time at once, so a slow mode
+  // would fail transfers that never started.
+  return ['curl', '-sS', '--no-progress-meter', '--fail', '--max-time', '10', '-H', 'Connection: close', `${url}?n=[1-${count}]`];
 }
 
 export const conntrackScenario: Scenario = {
   name: 'conntrack',
   title: 'Conntrack entries per 1,000 connections',
-  method: `a burst of N new connections (curl, Connection: close, ${PARALLEL} in parallel); nf_conntrack_count of both pods before and after`,
+  method: 'a burst of N new connections (curl, Connection: close, one after another); nf_conntrack_count of both pods before and after',
   peer: 'haproxy',
   metrics: [
     { key: 'per1000', label: 'conntrack entries per 1,000 connections (both pods)', unit: 'entries', better: 'lower', headline: true, absolute: true, digits: 0 },
