@@ -2,7 +2,9 @@
  * The client of the idle-connections scenario, run as its own process in the client pod (hooked like any client):
  * opens N connections to HOST:PORT (at most BATCH connecting at once), sends one keep-alive request on each and
  * waits for its response — so every connection is established end to end, through both sidecars to nginx — then
- * prints `READY <n>` and holds them idle until stdin closes or SIGTERM.
+ * prints `READY <held> <failed>` and holds them idle until stdin closes or SIGTERM. A connection that fails to open
+ * is counted, not retried (the scenario decides whether the share of failures is acceptable); a held connection
+ * that is closed later is an error.
  *
  *   node idle-client.js HOST PORT N
  */
@@ -55,18 +57,26 @@ async function main(): Promise<void> {
   const request = `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
   const bodyEnd = 'benchmark\n';
   const sockets: net.Socket[] = [];
+  let failed = 0;
+  let firstError = '';
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       next++;
-      const socket = await openOne(host, port, request, bodyEnd);
-      // An idle connection that the far side closes is a failure of the scenario, not something to ignore.
-      socket.once('close', () => fail(`a held connection was closed (${sockets.length} held)`));
-      sockets.push(socket);
+      try {
+        const socket = await openOne(host, port, request, bodyEnd);
+        // An idle connection that the far side closes is a failure of the scenario, not something to ignore.
+        socket.once('close', () => fail(`a held connection was closed (${sockets.length} held)`));
+        sockets.push(socket);
+      } catch (err) {
+        failed++;
+        firstError ||= err instanceof Error ? err.message : String(err);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(BATCH, count) }, worker));
-  process.stdout.write(`READY ${sockets.length}\n`);
+  if (sockets.length === 0) fail(`no connection could be opened: ${firstError}`);
+  process.stdout.write(`READY ${sockets.length} ${failed}${firstError ? ` ${firstError}` : ''}\n`);
   const release = (): void => {
     for (const s of sockets) s.removeAllListeners('close').destroy();
     process.exit(0);

@@ -9,13 +9,21 @@ import { stopProcess } from '../../netns/lab';
 import { HTTP_PORT } from '../server-apps';
 import type { ProcessUsage } from '../process-usage';
 import { waitFor } from '../readiness';
+import { assertSound } from './load-checks';
 import type { Metrics, Scenario, ScenarioContext } from './scenario';
 
 const IDLE_CLIENT = path.join(__dirname, '..', 'idle-client.js');
 const SETTLE_MS = 500;
 
-/** Starts the idle client and resolves once it holds every connection (it keeps them until stopped). */
-async function holdConnections(ctx: ScenarioContext, count: number): Promise<{ stop: () => Promise<void> }> {
+interface Held {
+  readonly held: number;
+  readonly failed: number;
+  readonly firstError: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the idle client and resolves once it has opened its connections (it keeps them until stopped). */
+async function holdConnections(ctx: ScenarioContext, count: number): Promise<Held> {
   const argv = ctx.mode.clientArgv([process.execPath, IDLE_CLIENT, ctx.mode.pods.server.ipv4, String(HTTP_PORT), String(count)]);
   const [cmd, ...args] = argv;
   const child = ctx.mode.pods.client.spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -27,13 +35,14 @@ async function holdConnections(ctx: ScenarioContext, count: number): Promise<{ s
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
   try {
-    await new Promise<void>((resolve, reject) => {
+    const ready = await new Promise<RegExpExecArray>((resolve, reject) => {
       const timer = setTimeout(() => reject(new SidelaneError('SIDELANE_ERR_BENCH', `idle client: not all ${count} connections open after 120 s`)), 120_000);
       child.stdout?.setEncoding('utf8').on('data', (d: string) => {
         stdout += d;
-        if (/^READY \d+$/m.test(stdout)) {
+        const m = /^READY (\d+) (\d+) ?(.*)$/m.exec(stdout);
+        if (m) {
           clearTimeout(timer);
-          resolve();
+          resolve(m);
         }
         const err = /^ERROR (.*)$/m.exec(stdout);
         if (err) {
@@ -46,11 +55,11 @@ async function holdConnections(ctx: ScenarioContext, count: number): Promise<{ s
         reject(new SidelaneError('SIDELANE_ERR_BENCH', `idle client exited with ${String(code)} before holding its connections: ${stderr.trim().split('\n').slice(-2).join(' | ')}`));
       });
     });
+    return { held: Number(ready[1]), failed: Number(ready[2]), firstError: ready[3] ?? '', stop };
   } catch (err) {
     await stop();
     throw err;
   }
-  return { stop };
 }
 
 export function perConnection(before: readonly ProcessUsage[], after: readonly ProcessUsage[], count: number): Metrics {
@@ -75,23 +84,25 @@ export const idleConnectionsScenario: Scenario = {
     { key: 'client_kib_per_conn', label: 'client sidecar memory per connection', unit: 'KiB', better: 'lower', proxyOnly: true, digits: 2 },
     { key: 'server_kib_per_conn', label: 'server sidecar memory per connection', unit: 'KiB', better: 'lower', proxyOnly: true, digits: 2 },
     { key: 'fds_per_conn', label: 'proxy fds per connection (per sidecar)', unit: 'fds', better: 'lower', proxyOnly: true, digits: 2 },
+    { key: 'failed_conns', label: 'connections that failed to open', unit: '', better: 'lower', proxyOnly: true, digits: 0 },
   ],
   // No sidecar, nothing to measure in `direct`; HAProxy in mode http is only the L7 peer.
   appliesTo: (mode) => mode !== 'direct' && mode !== 'haproxy-http',
   async run(ctx) {
-    const count = ctx.settings.idleConnections;
     const before = ctx.sampleSidecars();
-    const held = await holdConnections(ctx, count);
+    const held = await holdConnections(ctx, ctx.settings.idleConnections);
     try {
+      // The same rule as the load scenarios: a few failures are reported, more fail the cell.
+      assertSound(`idle connections (first failure: ${held.firstError || 'none'})`, held.held + held.failed, held.failed);
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const after = ctx.sampleSidecars();
       after.forEach((a, i) => {
         // Every proxied connection holds at least one socket in each sidecar; fewer means traffic bypassed it.
-        if (a.fds - before[i]!.fds < count) {
-          throw new SidelaneError('SIDELANE_ERR_BENCH', `sidecar ${i + 1} gained ${a.fds - before[i]!.fds} descriptors for ${count} connections: traffic did not pass through it`);
+        if (a.fds - before[i]!.fds < held.held) {
+          throw new SidelaneError('SIDELANE_ERR_BENCH', `sidecar ${i + 1} gained ${a.fds - before[i]!.fds} descriptors for ${held.held} connections: traffic did not pass through it`);
         }
       });
-      return perConnection(before, after, count);
+      return { ...perConnection(before, after, held.held), failed_conns: held.failed };
     } finally {
       await held.stop();
       // Let the sidecars finish closing N connections before the next cell measures anything.
