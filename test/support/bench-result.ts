@@ -37,6 +37,7 @@ const BASE: Record<string, number> = {
   client_kib_per_conn: 9,
   server_kib_per_conn: 7,
   fds_per_conn: 2,
+  failed_conns: 0,
   per1000: 0,
   client_per1000: 0,
   server_per1000: 0,
@@ -51,6 +52,7 @@ function metricValue(key: string, mode: ModeName, repetition: number): number | 
   if (['rps', 'cps', 'gbps'].includes(key)) return base * f * jitter;
   if (key === 'achieved_rps') return base;
   if (key.endsWith('_ms')) return (base / f) * jitter;
+  if (key === 'failed_conns') return mode === 'direct' ? undefined : 0;
   if (key.includes('per1000') || key.endsWith('_table')) return mode === 'redirect' ? 2000 * jitter : 0;
   if (mode === 'direct') return undefined; // proxy metrics
   return (base / f) * jitter;
