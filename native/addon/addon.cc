@@ -1,8 +1,10 @@
 // Entry point of the sidelane native addon: registers each area's functions on the exports object.
 #include <napi.h>
 
+#include "acceptor.h"
 #include "errors.h"
 #include "nft.h"
+#include "relay.h"
 #include "sockets.h"
 
 namespace {
@@ -10,6 +12,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sidelane::InitErrors(env, exports);
   sidelane::InitSockets(env, exports);
   sidelane::InitNft(env, exports);
+  sidelane::InitRelay(env, exports);
+  sidelane::InitAcceptor(env, exports);
   return exports;
 }
 }  // namespace

@@ -6,6 +6,7 @@
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -161,8 +162,10 @@ struct ConnectState {
 };
 
 ConnectState* State() {
-  static ConnectState state;
-  return &state;
+  // Never destroyed: a static's destructor would run napi_delete_reference at exit(), after Node freed the env
+  // (valgrind: invalid write in napi_delete_reference from ~ConnectState).
+  static ConnectState* state = new ConnectState();
+  return state;
 }
 
 napi_env g_env = nullptr;
@@ -268,6 +271,16 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
     rc = connect(fd, reinterpret_cast<sockaddr*>(&dst.storage), dst.len);
   } while (rc != 0 && errno == EINTR);
   int err = rc == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    // Loopback (and other local) handshakes complete inside the connect() call's softirq, yet connect() still
+    // says EINPROGRESS: one zero-timeout poll spares them the uv_poll round trip through the loop.
+    pollfd pfd{fd, POLLOUT, 0};
+    if (poll(&pfd, 1, 0) == 1) {
+      int so_error = 0;
+      socklen_t len = sizeof(so_error);
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) == 0) err = so_error;
+    }
+  }
   if (err == EINPROGRESS && g_loop == nullptr) {
     close(fd);
     ThrowInvalid(env, "connect: setConnectCallback must be called first");

@@ -48,6 +48,74 @@ export interface NftResult {
   readonly error: string;
 }
 
+/** Native relay engine settings (validated by src/transport/native-relay.ts). */
+export interface RelayEngineOptions {
+  readonly threads: number;
+  /** Pipe capacity in bytes (F_SETPIPE_SZ); 0 keeps the kernel default (64 KiB). */
+  readonly pipeSize: number;
+  /** Empty pipes kept per worker thread for reuse. */
+  readonly pipePoolMax: number;
+  /** Force read/write through a buffer instead of splice (the fallback path). */
+  readonly copyMode: boolean;
+}
+
+export interface RelayEngineStats {
+  readonly threads: number;
+  readonly active: number;
+  readonly pipesInUse: number;
+  readonly pipesPooled: number;
+  readonly buffersInUse: number;
+  readonly started: number;
+  readonly completed: number;
+  readonly copyFallbacks: number;
+}
+
+/**
+ * Completions arrive as one Float64Array per batch, RELAY_COMPLETION_FIELDS numbers per relay:
+ * id, bytesUp, bytesDown, end (index into RELAY_END_CODES of src/transport/native-relay.ts), durationMs.
+ */
+export const RELAY_COMPLETION_FIELDS = 5;
+
+/** Native acceptor settings (validated by src/transport/native-acceptor.ts). */
+export interface AcceptorNativeOptions {
+  readonly batch: number;
+  readonly originalDst: boolean;
+  /** 0 none, 1 only when the local address is loopback (hooked connections), 2 always. */
+  readonly proxyHeader: 0 | 1 | 2;
+  readonly maxHeader: number;
+  /** 0: report an incomplete header as pending at once; else wait natively up to this long. */
+  readonly headerWaitMs: number;
+  readonly backoffMs: number;
+  readonly reportIntervalMs: number;
+  readonly noDelay: boolean;
+}
+
+export interface AcceptorExhaustionInfo {
+  /** Connections refused (reset) since the last report. */
+  readonly refused: number;
+  /** Times accept() hit the fd limit since the last report. */
+  readonly exhaustions: number;
+  readonly refusedTotal: number;
+  /** EMFILE, ENFILE, ENOBUFS or ENOMEM. */
+  readonly code: string;
+}
+
+export interface AcceptorNativeStats {
+  readonly accepted: number;
+  readonly refused: number;
+  readonly exhaustions: number;
+  readonly paused: boolean;
+  readonly reserveFd: boolean;
+}
+
+/**
+ * Accepted connections arrive in batches: `meta` holds ACCEPT_META_FIELDS int32 per connection
+ * (fd, family, localPort, remotePort, origDstPort or -1, origDstFamily, header status, header length),
+ * `addresses` 3 strings per connection (local, remote, original destination or ''), `headers` the complete
+ * PROXY v2 headers concatenated in order (undefined when none).
+ */
+export const ACCEPT_META_FIELDS = 8;
+
 /** The raw addon; see native/addon/*.cc. */
 export interface SidelaneAddon {
   setErrorClass(cls: new (message: string, props: never) => Error): void;
@@ -62,6 +130,21 @@ export interface SidelaneAddon {
   getCookie(fd: number): bigint;
   localAddress(fd: number): NativeAddress;
   closeFd(fd: number): void;
+  relayStart(options: RelayEngineOptions, onComplete: (completions: Float64Array) => void): void;
+  /** Takes ownership of both fds; returns the relay id. Throws (fds still the caller's) if an fd is unusable. */
+  relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer): number;
+  relayAbort(id: number): void;
+  relayStats(): RelayEngineStats;
+  /** Stops the threads, aborting every relay; returns their completions. */
+  relayStop(): Float64Array;
+  acceptorStart(
+    listenFd: number,
+    options: AcceptorNativeOptions,
+    onBatch: (id: number, count: number, meta: Int32Array, addresses: string[], headers: Buffer | undefined) => void,
+    onExhausted: (id: number, info: AcceptorExhaustionInfo) => void,
+  ): number;
+  acceptorStop(id: number): boolean;
+  acceptorStats(id: number): AcceptorNativeStats | undefined;
   nftAvailable(): { available: boolean; reason?: string };
   nftRun(script: string, options?: { json?: boolean; handles?: boolean }): NftResult;
 }

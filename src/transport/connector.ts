@@ -63,8 +63,18 @@ export class NativeConnector implements Connector {
   }
 
   connect(request: ConnectRequest): Promise<net.Socket> {
+    return this.connectFd(request).then(
+      (fd) => new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }),
+    );
+  }
+
+  /**
+   * Connects and resolves with the raw, connected, non-blocking fd (the caller owns it) — for the native relay,
+   * so a TCP-proxied connection never creates a net.Socket.
+   */
+  connectFd(request: ConnectRequest): Promise<number> {
     const { target } = request;
-    return new Promise<net.Socket>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       if (request.signal?.aborted) {
         reject(new UpstreamConnectError(target, 'ABORTED'));
         return;
@@ -86,6 +96,14 @@ export class NativeConnector implements Connector {
         return;
       }
       const fd = start.fd;
+      if (start.errno === 0) {
+        resolve(fd);
+        return;
+      }
+      if (start.errno !== EINPROGRESS) {
+        reject(new UpstreamConnectError(target, start.code ?? ERRNO_NAMES[start.errno] ?? `errno ${start.errno}`));
+        return;
+      }
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => {
         if (addon().cancelConnect(fd)) {
@@ -98,21 +116,11 @@ export class NativeConnector implements Connector {
         if (timer) clearTimeout(timer);
         request.signal?.removeEventListener('abort', onAbort);
       };
-      const adopt = (readyFd: number): void => {
-        cleanup();
-        const socket = new net.Socket({ fd: readyFd, readable: true, writable: true, allowHalfOpen: true });
-        resolve(socket);
-      };
-      if (start.errno === 0) {
-        queueMicrotask(() => adopt(fd));
-        return;
-      }
-      if (start.errno !== EINPROGRESS) {
-        reject(new UpstreamConnectError(target, start.code ?? ERRNO_NAMES[start.errno] ?? `errno ${start.errno}`));
-        return;
-      }
       this.pending.set(fd, {
-        resolve: adopt,
+        resolve: (readyFd) => {
+          cleanup();
+          resolve(readyFd);
+        },
         reject: (errno) => {
           cleanup();
           reject(new UpstreamConnectError(target, ERRNO_NAMES[errno] ?? `errno ${errno}`));
