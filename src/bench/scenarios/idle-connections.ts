@@ -84,11 +84,13 @@ export const idleConnectionsScenario: Scenario = {
     { key: 'client_kib_per_conn', label: 'client sidecar memory per connection', unit: 'KiB', better: 'lower', proxyOnly: true, digits: 2 },
     { key: 'server_kib_per_conn', label: 'server sidecar memory per connection', unit: 'KiB', better: 'lower', proxyOnly: true, digits: 2 },
     { key: 'fds_per_conn', label: 'proxy fds per connection (per sidecar)', unit: 'fds', better: 'lower', proxyOnly: true, digits: 2 },
-    { key: 'failed_conns', label: 'connections that failed to open', unit: '', better: 'lower', proxyOnly: true, digits: 0 },
+    { key: 'failed_conns', label: 'connections that failed to open', unit: 'conns', better: 'lower', proxyOnly: true, digits: 0 },
   ],
   // No sidecar, nothing to measure in `direct`; HAProxy in mode http is only the L7 peer.
   appliesTo: (mode) => mode !== 'direct' && mode !== 'haproxy-http',
   async run(ctx) {
+    // Let the previous cell's garbage and closing connections settle before the baseline sample.
+    await new Promise((r) => setTimeout(r, SETTLE_MS * 2));
     const before = ctx.sampleSidecars();
     const held = await holdConnections(ctx, ctx.settings.idleConnections);
     try {
