@@ -64,6 +64,26 @@ function headlineRows(result: BenchResult, modes: readonly ModeName[], pick: (m:
   return rows;
 }
 
+/** The claim users choose sidelane for: its default capture is at least as good as REDIRECT on every headline. */
+function captureClaimRows(result: BenchResult): Row[] {
+  const rows: Row[] = [];
+  for (const summary of result.summary) {
+    const info = scenarioInfo(result, summary.scenario);
+    for (const m of summary.metrics) {
+      if (!m.spec.headline || m.spec.absolute) continue;
+      const hook = m.byMode['tproxy+hook'];
+      const redirect = m.byMode.redirect;
+      if (!hook || !redirect || redirect.median === 0) continue;
+      const r = hook.median / redirect.median;
+      // Overlapping min–max ranges cannot order the two; say so rather than call noise a win or a loss.
+      const overlap = hook.n > 1 && redirect.n > 1 && hook.min <= redirect.max && redirect.min <= hook.max;
+      const better = m.spec.better === 'higher' ? r >= 1 : r <= 1;
+      rows.push([info.title, metricLabel(m), formatRatio(r), overlap ? 'within the spread' : better ? 'better' : 'worse']);
+    }
+  }
+  return rows;
+}
+
 function conntrackRows(result: BenchResult): Row[] {
   const rows: Row[] = [];
   for (const summary of result.summary) {
@@ -115,6 +135,11 @@ export function renderMarkdown(result: BenchResult): string {
   if (toPeer.length > 0) {
     out.push('### Ratio to the HAProxy peer (`haproxy`; `haproxy-http` for L7)', '');
     out.push(...table(['scenario', 'metric', ...sidelaneModes.map((m) => `\`${m}\``)], ['l', 'l', ...sidelaneModes.map(() => 'r' as const)], toPeer), '');
+  }
+  const claim = captureClaimRows(result);
+  if (claim.length > 0) {
+    out.push('### `tproxy+hook` against `redirect` (same proxy, conntrack-free capture vs nat REDIRECT)', '');
+    out.push(...table(['scenario', 'metric', '`tproxy+hook` / `redirect`', 'verdict'], ['l', 'l', 'r', 'l'], claim), '');
   }
   const conntrack = conntrackRows(result);
   if (conntrack.length > 0) {
