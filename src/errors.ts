@@ -50,7 +50,7 @@ export class ConfigError extends SidelaneError {
   readonly file: string | undefined;
   readonly issues: readonly ConfigIssue[];
   constructor(message: string, file: string | undefined, issues: readonly ConfigIssue[] = []) {
-    super('SIDELANE_ERR_CONFIG', message, { file });
+    super('SIDELANE_ERR_CONFIG', message, { file, issues });
     this.name = 'ConfigError';
     this.file = file;
     this.issues = issues;
@@ -61,6 +61,9 @@ export interface ConfigIssue {
   /** Path inside the document, e.g. `services[2].ports[0].port`. */
   readonly path: string;
   readonly message: string;
+  /** 1-based position in the file, when the problem can be located. */
+  readonly line?: number;
+  readonly column?: number;
 }
 
 /**

@@ -28,6 +28,60 @@ export interface TcpCloseEvent {
   readonly destinationService?: string;
 }
 
+/** Who this proxy is, for Istio's source_* (outbound) and destination_* (inbound) labels; from the config's workload. */
+export interface WorkloadIdentity {
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly serviceAccount?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One HTTP request finished (response complete, reset, or the client left). Published by the connection manager
+ * after the last byte; everything Istio's standard metrics and an Envoy-style access log need.
+ */
+export interface HttpRequestEvent {
+  readonly conn: DownstreamConnection;
+  /** Istio's reporter: `source` for outbound (this proxy is the client's sidecar), `destination` for inbound. */
+  readonly reporter: 'source' | 'destination';
+  /** This proxy's workload (source for outbound, destination for inbound). */
+  readonly workload?: WorkloadIdentity;
+  readonly requestId: string;
+  readonly method: string;
+  readonly authority: string;
+  /** Path and query as received. */
+  readonly path: string;
+  readonly protocol: string;
+  readonly userAgent?: string;
+  readonly forwardedFor?: string;
+  /** Status sent downstream; 0 when none was (the client left first). */
+  readonly responseCode: number;
+  /** Envoy response flags, e.g. `-`, `UH`, `UF,URX`. */
+  readonly responseFlags: string;
+  /** Why the proxy answered itself, Envoy's response_code_details style (`via_upstream`, `route_not_found`, …). */
+  readonly responseCodeDetails: string;
+  readonly routeName?: string;
+  readonly virtualHost?: string;
+  readonly cluster?: string;
+  /** The destination service host (outbound) — Istio's destination_service. */
+  readonly destinationService?: string;
+  readonly destinationSubset?: string;
+  /** Labels of the endpoint that answered (app, version…), for destination_* labels on the client side. */
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
+  /** `ip:port` of the endpoint that answered last. */
+  readonly upstreamHost?: string;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  /** From the request's arrival to the last response byte. */
+  readonly durationMs: number;
+  /** Upstream time to response headers of the final attempt (x-envoy-upstream-service-time). */
+  readonly upstreamServiceTimeMs?: number;
+  /** Attempts made upstream (1 + retries); 0 when none was made. */
+  readonly attempts: number;
+  /** Wall-clock start, ms since epoch. */
+  readonly startTime: number;
+}
+
 /** A connection on a captured port was refused before routing (not captured traffic, bad PROXY header…). */
 export interface ListenerRefusedEvent {
   readonly listener: 'inbound' | 'outbound';
@@ -39,7 +93,25 @@ export const channels = {
   tcpOpen: diagnostics_channel.channel('sidelane:tcp:open'),
   tcpClose: diagnostics_channel.channel('sidelane:tcp:close'),
   listenerRefused: diagnostics_channel.channel('sidelane:listener:refused'),
+  httpRequest: diagnostics_channel.channel('sidelane:http:request'),
+  configReload: diagnostics_channel.channel('sidelane:config:reload'),
 } as const;
+
+/** A configuration was applied or refused (start-up, SIGHUP, file change). */
+export interface ConfigReloadEvent {
+  readonly ok: boolean;
+  readonly version: number;
+  readonly source: string;
+  readonly trigger: 'startup' | 'signal' | 'file' | 'admin';
+  readonly error?: string;
+}
+
+export function publishHttpRequest(e: HttpRequestEvent): void {
+  if (channels.httpRequest.hasSubscribers) channels.httpRequest.publish(e);
+}
+export function publishConfigReload(e: ConfigReloadEvent): void {
+  if (channels.configReload.hasSubscribers) channels.configReload.publish(e);
+}
 
 export function publishTcpOpen(e: TcpOpenEvent): void {
   if (channels.tcpOpen.hasSubscribers) channels.tcpOpen.publish(e);

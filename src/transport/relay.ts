@@ -81,6 +81,8 @@ export function relay(down: net.Socket, up: net.Socket, options: RelayOptions = 
       bytesUp += options.initialUp.length;
       if (!up.write(options.initialUp)) down.pause();
     }
+    // The client's FIN may already have been read (e.g. while its first bytes were sniffed): forward it now.
+    if (down.readableEnded && !up.destroyed) up.end();
 
     // Every byte passes through both sockets, so either one going idle means the whole relay is idle.
     const idle = options.idleTimeoutMs ?? 0;

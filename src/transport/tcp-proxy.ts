@@ -14,6 +14,15 @@ export interface TcpProxyRoute {
   readonly destinationService?: string;
   readonly request: ConnectRequest;
   readonly idleTimeoutMs: number;
+  /** Told about the upstream connection's fate (cluster counters, outlier detection). */
+  readonly observer?: TcpProxyObserver;
+}
+
+export interface TcpProxyObserver {
+  connected(): void;
+  connectFailed(err: unknown): void;
+  /** After connected(), when both directions are done. */
+  closed(): void;
 }
 
 /** Proxies one connection; resolves when it is over. Never rejects. */
@@ -34,7 +43,8 @@ export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute,
   let upstream;
   try {
     upstream = await connector.connect({ ...route.request, signal: abort.signal });
-  } catch {
+  } catch (err) {
+    route.observer?.connectFailed(err);
     socket.off('close', onEarlyClose);
     if (!downstreamGone) socket.resetAndDestroy();
     publishTcpClose({
@@ -50,8 +60,10 @@ export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute,
     return;
   }
   socket.off('close', onEarlyClose);
+  route.observer?.connected();
   if (downstreamGone || socket.destroyed) {
     upstream.destroy();
+    route.observer?.closed();
     return;
   }
   socket.resume();
@@ -59,6 +71,7 @@ export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute,
     idleTimeoutMs: route.idleTimeoutMs,
     ...(conn.initialData ? { initialUp: conn.initialData } : {}),
   });
+  route.observer?.closed();
   publishTcpClose({
     conn,
     cluster: route.cluster,

@@ -4,6 +4,7 @@ import { registerInit } from './init';
 import { registerCleanup } from './cleanup';
 import { registerCapture } from './capture';
 import { registerRun } from './run';
+import { registerProxyConfig } from './proxy-config';
 import { registerExec } from './exec';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerCleanup,
   registerCapture,
   registerRun,
+  registerProxyConfig,
   registerExec,
   registerHookPath,
   registerInject,
