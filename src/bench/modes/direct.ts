@@ -11,6 +11,7 @@ export const directMode: BenchMode = {
       sidecars: [],
       clientArgv: (argv) => [...argv],
       fault: () => undefined,
+      restartSidecars: async () => undefined,
       stop: async () => undefined,
     };
   },

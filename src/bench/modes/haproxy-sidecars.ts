@@ -14,11 +14,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MAX_IDLE_CONNECTIONS, type ModeName } from '../settings';
-import { startDaemon, type Daemon } from '../pod-process';
-import { waitForListeners } from '../readiness';
 import { haproxyConfig, type HaproxyProtocol } from './haproxy-config';
-import { modeSlug, PROXY_UID, sidecarFault, type BenchMode, type ModeEnvironment, type PodPair, type RunningMode } from './mode';
-import { INBOUND_PORT, OUTBOUND_PORT } from './sidelane-sidecars';
+import { modeSlug, PROXY_UID, type BenchMode, type ModeEnvironment, type PodPair, type RunningMode } from './mode';
+import { INBOUND_PORT, OUTBOUND_PORT, SidecarPair } from './sidecar-pair';
 
 const CAPS = '+net_admin,+net_raw';
 
@@ -52,24 +50,18 @@ export function haproxyMode(name: ModeName, protocol: HaproxyProtocol, descripti
         configFile,
         haproxyConfig({ protocol, threads: env.settings.concurrency, maxConnections: MAX_IDLE_CONNECTIONS + 200, inboundPort: INBOUND_PORT, outboundPort: OUTBOUND_PORT }),
       );
-      const sidecars: Daemon[] = [];
-      const stop = async (): Promise<void> => {
-        await Promise.all(sidecars.map((d) => d.stop()));
-        await env.captures.cleanup(pods.client);
-        await env.captures.cleanup(pods.server);
+      const pair = await SidecarPair.start(pods, env, { name: `haproxy (${name})`, initArgs: HAPROXY_INIT_ARGS, argv: () => haproxyArgv(configFile) });
+      return {
+        name,
+        pods,
+        get sidecars() {
+          return pair.sidecars;
+        },
+        clientArgv: (argv) => [...argv],
+        fault: () => pair.fault(),
+        restartSidecars: () => pair.restart(),
+        stop: () => pair.stop(),
       };
-      try {
-        for (const pod of [pods.client, pods.server]) await env.captures.init(pod, HAPROXY_INIT_ARGS);
-        for (const pod of [pods.client, pods.server]) sidecars.push(startDaemon(pod, `haproxy (${name})`, haproxyArgv(configFile)));
-        for (const [i, pod] of [pods.client, pods.server].entries()) {
-          const daemon = sidecars[i]!;
-          await waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 15_000, () => (daemon.running ? undefined : daemon.describeExit()));
-        }
-      } catch (err) {
-        await stop();
-        throw err;
-      }
-      return { name, pods, sidecars, clientArgv: (argv) => [...argv], fault: () => sidecarFault(sidecars), stop };
     },
   };
 }

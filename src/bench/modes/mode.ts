@@ -31,6 +31,8 @@ export interface RunningMode {
   clientArgv(argv: readonly string[]): string[];
   /** Why the mode cannot serve (a sidecar exited), or undefined when it can. */
   fault(): string | undefined;
+  /** Replaces the sidecar processes with fresh ones under the same capture (no-op without sidecars). */
+  restartSidecars(): Promise<void>;
   /** Stops the sidecars and removes the capture (the lab removes the namespaces afterwards). */
   stop(): Promise<void>;
 }

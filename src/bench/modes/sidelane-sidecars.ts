@@ -5,14 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startDaemon, type Daemon } from '../pod-process';
-import { waitForListeners } from '../readiness';
 import { benchRoutingConfig } from '../routing-config';
 import type { ModeName } from '../settings';
-import { modeSlug, sidecarFault, type BenchMode, type ModeEnvironment, type PodPair, type RunningMode } from './mode';
-
-export const INBOUND_PORT = 15006;
-export const OUTBOUND_PORT = 15001;
+import { modeSlug, type BenchMode, type ModeEnvironment, type PodPair, type RunningMode } from './mode';
+import { SidecarPair } from './sidecar-pair';
 
 export interface SidelaneModeSpec {
   readonly name: ModeName;
@@ -39,32 +35,21 @@ export function sidelaneMode(spec: SidelaneModeSpec): BenchMode {
       mkdirSync(dir, { recursive: true });
       const configFile = path.join(dir, 'sidelane.yaml');
       writeFileSync(configFile, benchRoutingConfig(pods.server.ipv4));
-      const sidecars: Daemon[] = [];
-      const stop = async (): Promise<void> => {
-        await Promise.all(sidecars.map((d) => d.stop()));
-        await env.captures.cleanup(pods.client);
-        await env.captures.cleanup(pods.server);
-      };
-      try {
-        for (const pod of [pods.client, pods.server]) await env.captures.init(pod, spec.initArgs);
-        for (const pod of [pods.client, pods.server]) {
-          sidecars.push(startDaemon(pod, `sidelane (${spec.name})`, env.cli.argv(...sidelaneRunArgs(configFile, spec, env.settings.concurrency))));
-        }
-        for (const [i, pod] of [pods.client, pods.server].entries()) {
-          const daemon = sidecars[i]!;
-          await waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 15_000, () => (daemon.running ? undefined : daemon.describeExit()));
-        }
-      } catch (err) {
-        await stop();
-        throw err;
-      }
+      const pair = await SidecarPair.start(pods, env, {
+        name: `sidelane (${spec.name})`,
+        initArgs: spec.initArgs,
+        argv: () => env.cli.argv(...sidelaneRunArgs(configFile, spec, env.settings.concurrency)),
+      });
       return {
         name: spec.name,
         pods,
-        sidecars,
+        get sidecars() {
+          return pair.sidecars;
+        },
         clientArgv: (argv) => (spec.hooked ? env.cli.argv('exec', '--', ...argv) : [...argv]),
-        fault: () => sidecarFault(sidecars),
-        stop,
+        fault: () => pair.fault(),
+        restartSidecars: () => pair.restart(),
+        stop: () => pair.stop(),
       };
     },
   };

@@ -2,18 +2,43 @@
  * Many concurrent idle connections: a client opens N connections through both sidecars (one request each, then
  * idle, as pooled keep-alive connections sit in real meshes) and holds them; the growth of each sidecar's resident
  * memory and open descriptors divided by N is its cost per connection. Kernel socket buffers are not in RSS.
+ *
+ * The sidecars are restarted first (same capture) and warmed with one second of keep-alive load: a process keeps
+ * the memory of its earlier peaks (HAProxy's pools, V8's heap, malloc arenas), so in a process that already held N
+ * connections a second measurement would find them almost free.
  */
 import path from 'node:path';
 import { SidelaneError } from '../../errors';
 import { stopProcess } from '../../netns/lab';
+import { runInPodChecked } from '../pod-process';
 import { HTTP_PORT } from '../server-apps';
+import { wrkArgv } from '../tools/wrk';
 import type { ProcessUsage } from '../process-usage';
 import { waitFor } from '../readiness';
 import { assertSound } from './load-checks';
 import type { Metrics, Scenario, ScenarioContext } from './scenario';
 
 const IDLE_CLIENT = path.join(__dirname, '..', 'idle-client.js');
-const SETTLE_MS = 500;
+const QUIET_BYTES = 512 * 1024;
+const QUIET_WINDOW_MS = 1500;
+const QUIET_MAX_MS = 15_000;
+
+/**
+ * Samples the sidecars once their memory has stopped moving (no sidecar's RSS changed by more than 512 KiB over
+ * 1.5 s, or 15 s at most): a Node.js sidecar's RSS also follows its garbage collector and allocator, and a sample
+ * taken while it returns the previous cell's buffers to the OS would make the per-connection figure meaningless.
+ */
+async function quietSample(ctx: ScenarioContext): Promise<readonly ProcessUsage[]> {
+  const deadline = Date.now() + QUIET_MAX_MS;
+  let window = [ctx.sampleSidecars()];
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = ctx.sampleSidecars();
+    window = [...window, now].slice(-(QUIET_WINDOW_MS / 250 + 1));
+    const moved = now.some((u, i) => Math.max(...window.map((w) => Math.abs(w[i]!.rssBytes - u.rssBytes))) > QUIET_BYTES);
+    if ((!moved && window.length > QUIET_WINDOW_MS / 250) || Date.now() >= deadline) return now;
+  }
+}
 
 interface Held {
   readonly held: number;
@@ -89,15 +114,17 @@ export const idleConnectionsScenario: Scenario = {
   // No sidecar, nothing to measure in `direct`; HAProxy in mode http is only the L7 peer.
   appliesTo: (mode) => mode !== 'direct' && mode !== 'haproxy-http',
   async run(ctx) {
-    // Let the previous cell's garbage and closing connections settle before the baseline sample.
-    await new Promise((r) => setTimeout(r, SETTLE_MS * 2));
-    const before = ctx.sampleSidecars();
+    await ctx.mode.restartSidecars();
+    const url = `http://${ctx.mode.pods.server.ipv4}:${HTTP_PORT}/`;
+    await runInPodChecked(ctx.mode.pods.client, ctx.mode.clientArgv(wrkArgv({ url, connections: ctx.settings.connections, durationMs: 1000 })), {
+      timeoutMs: 30_000,
+    });
+    const before = await quietSample(ctx);
     const held = await holdConnections(ctx, ctx.settings.idleConnections);
     try {
       // The same rule as the load scenarios: a few failures are reported, more fail the cell.
       assertSound(`idle connections (first failure: ${held.firstError || 'none'})`, held.held + held.failed, held.failed);
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      const after = ctx.sampleSidecars();
+      const after = await quietSample(ctx);
       after.forEach((a, i) => {
         // Every proxied connection holds at least one socket in each sidecar; fewer means traffic bypassed it.
         if (a.fds - before[i]!.fds < held.held) {
