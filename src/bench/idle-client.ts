@@ -3,14 +3,14 @@
  * opens N connections to HOST:PORT (at most BATCH connecting at once), sends one keep-alive request on each and
  * waits for its response — so every connection is established end to end, through both sidecars to nginx — then
  * prints `READY <held> <failed>` and holds them idle until stdin closes or SIGTERM. A connection that fails to open
- * is counted, not retried (the scenario decides whether the share of failures is acceptable); a held connection
- * that is closed later is an error.
+ * is counted, not retried; once more than MAX_FAILED have failed the client gives up at once (`ERROR …`) instead
+ * of waiting for every doomed connection's timeout. A held connection that is closed later is an error.
  *
- *   node idle-client.js HOST PORT N
+ *   node idle-client.js HOST PORT N [MAX_FAILED]
  */
 import net from 'node:net';
 
-const BATCH = 64;
+const BATCH = 128;
 const CONNECT_TIMEOUT_MS = 20_000;
 
 function fail(message: string): never {
@@ -50,10 +50,13 @@ function openOne(host: string, port: number, request: string, bodyEnd: string): 
 }
 
 async function main(): Promise<void> {
-  const [host, portText, countText] = process.argv.slice(2);
+  const [host, portText, countText, maxFailedText] = process.argv.slice(2);
   const port = Number(portText);
   const count = Number(countText);
-  if (!host || !Number.isInteger(port) || !Number.isInteger(count) || count < 1) fail('usage: idle-client HOST PORT N');
+  const maxFailed = maxFailedText === undefined ? count : Number(maxFailedText);
+  if (!host || !Number.isInteger(port) || !Number.isInteger(count) || count < 1 || !Number.isInteger(maxFailed)) {
+    fail('usage: idle-client HOST PORT N [MAX_FAILED]');
+  }
   const request = `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
   const bodyEnd = 'benchmark\n';
   const sockets: net.Socket[] = [];
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
       } catch (err) {
         failed++;
         firstError ||= err instanceof Error ? err.message : String(err);
+        if (failed > maxFailed) fail(`${failed} connections failed to open (first: ${firstError}), ${sockets.length} held`);
       }
     }
   };

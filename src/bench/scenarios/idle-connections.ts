@@ -15,7 +15,7 @@ import { HTTP_PORT } from '../server-apps';
 import { wrkArgv } from '../tools/wrk';
 import type { ProcessUsage } from '../process-usage';
 import { waitFor } from '../readiness';
-import { assertSound } from './load-checks';
+import { assertSound, MAX_ERROR_SHARE } from './load-checks';
 import type { Metrics, Scenario, ScenarioContext } from './scenario';
 
 const IDLE_CLIENT = path.join(__dirname, '..', 'idle-client.js');
@@ -49,7 +49,8 @@ interface Held {
 
 /** Starts the idle client and resolves once it has opened its connections (it keeps them until stopped). */
 async function holdConnections(ctx: ScenarioContext, count: number): Promise<Held> {
-  const argv = ctx.mode.clientArgv([process.execPath, IDLE_CLIENT, ctx.mode.pods.server.ipv4, String(HTTP_PORT), String(count)]);
+  const maxFailed = Math.floor(count * MAX_ERROR_SHARE);
+  const argv = ctx.mode.clientArgv([process.execPath, IDLE_CLIENT, ctx.mode.pods.server.ipv4, String(HTTP_PORT), String(count), String(maxFailed)]);
   const [cmd, ...args] = argv;
   const child = ctx.mode.pods.client.spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const stop = (): Promise<void> => {
