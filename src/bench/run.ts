@@ -109,16 +109,23 @@ export async function runBench(settings: BenchSettings, deps: BenchDeps): Promis
   const cells: CellRecord[] = [];
   try {
     lab = await Lab.create({ prefix: 'slb', ipv6: false });
-    for (const name of settings.modes) {
-      const slug = modeSlug(name);
-      log(`setting up ${name} (pods ${lab.id}-${slug}-c, ${lab.id}-${slug}-s)`);
-      const client = await lab.addPod(`${slug}-c`);
-      const server = await lab.addPod(`${slug}-s`);
-      const apps = await startServerApps(server, workDir);
-      const mode = await MODES[name].start({ client, server }, env);
-      underTest.set(name, { mode, apps });
-      await warmUp(mode, settings, log);
-    }
+    const created = lab;
+    // Set-up runs for all modes at once (it is mostly process start-up and rule installation); warm-ups, which
+    // also check that traffic crosses every sidecar, run one mode at a time.
+    log(`setting up ${settings.modes.join(', ')} (pods ${created.id}-<mode>-c and -s)`);
+    const outcomes = await Promise.allSettled(
+      settings.modes.map(async (name) => {
+        const slug = modeSlug(name);
+        const client = await created.addPod(`${slug}-c`);
+        const server = await created.addPod(`${slug}-s`);
+        const apps = await startServerApps(server, workDir);
+        const mode = await MODES[name].start({ client, server }, env);
+        underTest.set(name, { mode, apps });
+      }),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const name of settings.modes) await warmUp(underTest.get(name)!.mode, settings, log);
 
     const plan = planCells(settings.scenarios, settings.modes, settings.repeat, applies);
     log(`running ${plan.length} cells: ${settings.repeat} repetition(s) × ${settings.scenarios.length} scenario(s), modes alternating`);

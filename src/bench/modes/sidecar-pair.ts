@@ -33,7 +33,7 @@ export class SidecarPair {
   static async start(pods: PodPair, env: ModeEnvironment, spec: SidecarPairSpec): Promise<SidecarPair> {
     const pair = new SidecarPair(pods, env, spec);
     try {
-      for (const pod of [pods.client, pods.server]) await env.captures.init(pod, spec.initArgs);
+      await Promise.all([pods.client, pods.server].map((pod) => env.captures.init(pod, spec.initArgs)));
       await pair.launch();
     } catch (err) {
       await pair.stop();
@@ -65,9 +65,11 @@ export class SidecarPair {
   private async launch(): Promise<void> {
     const pods = [this.pods.client, this.pods.server];
     this.current = pods.map((pod) => startDaemon(pod, this.spec.name, this.spec.argv(pod)));
-    for (const [i, pod] of pods.entries()) {
-      const daemon = this.current[i]!;
-      await waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 15_000, () => (daemon.running ? undefined : daemon.describeExit()));
-    }
+    await Promise.all(
+      pods.map((pod, i) => {
+        const daemon = this.current[i]!;
+        return waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 20_000, () => (daemon.running ? undefined : daemon.describeExit()));
+      }),
+    );
   }
 }
