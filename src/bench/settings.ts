@@ -107,6 +107,9 @@ export const QUICK_DEFAULTS: Defaults = {
   burstConnections: 1000,
 };
 
+/** sidelane run's own default worker count (and Istio's default proxy concurrency). */
+export const DEFAULT_CONCURRENCY = 2;
+
 /**
  * Per-process open-file limit of the machine is 20000; the busiest process (a sidecar) holds two sockets per
  * idle connection, so N is capped below half of it with room for the process's other descriptors.
@@ -150,7 +153,7 @@ export function settingsFromFlags(flags: BenchFlags): BenchSettings {
     durationMs,
     warmupMs,
     connections: flags.connections !== undefined ? parseCount('--connections', flags.connections, 1, 4096) : d.connections,
-    concurrency: flags.concurrency !== undefined ? parseCount('--concurrency', flags.concurrency, 1, 64) : 1,
+    concurrency: flags.concurrency !== undefined ? parseCount('--concurrency', flags.concurrency, 1, 64) : DEFAULT_CONCURRENCY,
     rate: flags.rate !== undefined ? parseCount('--rate', flags.rate, 1, 1_000_000) : d.rate,
     idleConnections:
       flags.idleConnections !== undefined ? parseCount('--idle-connections', flags.idleConnections, 1, MAX_IDLE_CONNECTIONS) : d.idleConnections,

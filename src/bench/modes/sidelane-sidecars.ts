@@ -21,9 +21,12 @@ export interface SidelaneModeSpec {
   readonly hooked: boolean;
 }
 
-/** The `sidelane run` flags of a sidecar; `--concurrency` only when more than one worker is asked for. */
+/**
+ * The `sidelane run` flags of a sidecar. Access logs are off: HAProxy, the peer, logs nothing here either, and
+ * Istio's default profile has none; formatting a JSON line per connection or request would be measured otherwise.
+ */
 export function sidelaneRunArgs(configFile: string, spec: SidelaneModeSpec, concurrency: number): string[] {
-  return ['run', '--config', configFile, ...spec.runArgs, ...(concurrency > 1 ? ['--concurrency', String(concurrency)] : [])];
+  return ['run', '--config', configFile, '--concurrency', String(concurrency), '--access-log', 'off', ...spec.runArgs];
 }
 
 export function sidelaneMode(spec: SidelaneModeSpec): BenchMode {

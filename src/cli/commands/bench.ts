@@ -55,7 +55,7 @@ export function registerBench(program: Command): void {
     .option('--duration <duration>', 'measured time of each timed cell (default 5s, --quick 2s)')
     .option('--warmup <duration>', 'load sent through each mode after set-up, before measuring (default 2s, --quick 500ms)')
     .option('--connections <n>', 'concurrent connections of the load generators (default 32, --quick 16)')
-    .option('--concurrency <n>', 'sidelane worker processes (`run --concurrency`) and HAProxy threads (default 1)')
+    .option('--concurrency <n>', 'sidelane worker processes (`run --concurrency`) and HAProxy threads (default 2)')
     .option('--rate <n>', 'total request rate of the fixed-rate scenario, req/s (default 2000, --quick 1000)')
     .option('--idle-connections <n>', 'idle connections held through the sidecars (default 5000, --quick 500; at most 9000)')
     .option('--burst-connections <n>', 'new connections of the conntrack burst (default 1000)')

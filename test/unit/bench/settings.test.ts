@@ -3,14 +3,14 @@ import { test } from 'node:test';
 import { UsageError } from '../../../src/errors';
 import { FULL_DEFAULTS, MODE_NAMES, QUICK_DEFAULTS, SCENARIO_NAMES, settingsFromFlags } from '../../../src/bench/settings';
 
-test('no flags: every mode and scenario, the full defaults, one worker', () => {
+test('no flags: every mode and scenario, the full defaults, two workers (sidelane run\'s default)', () => {
   const s = settingsFromFlags({});
   assert.deepEqual(s.modes, [...MODE_NAMES]);
   assert.deepEqual(s.scenarios, [...SCENARIO_NAMES]);
   assert.equal(s.repeat, FULL_DEFAULTS.repeat);
   assert.equal(s.durationMs, FULL_DEFAULTS.durationMs);
   assert.equal(s.idleConnections, 5000);
-  assert.equal(s.concurrency, 1);
+  assert.equal(s.concurrency, 2);
   assert.equal(s.quick, false);
   assert.deepEqual(s.outputs, { json: undefined, svg: undefined, markdown: undefined });
 });

@@ -7,9 +7,8 @@ import { MODE_NAMES } from '../../../../src/bench/settings';
 
 const spec: SidelaneModeSpec = { name: 'redirect', description: '', initArgs: ['--mode', 'redirect'], runArgs: ['--capture-mode', 'redirect'], hooked: false };
 
-test('sidelane run gets the config, the mode flags, and --concurrency only above one worker', () => {
-  assert.deepEqual(sidelaneRunArgs('/w/s.yaml', spec, 1), ['run', '--config', '/w/s.yaml', '--capture-mode', 'redirect']);
-  assert.deepEqual(sidelaneRunArgs('/w/s.yaml', spec, 4), ['run', '--config', '/w/s.yaml', '--capture-mode', 'redirect', '--concurrency', '4']);
+test('sidelane run gets the config, the worker count, no access log, and the mode flags', () => {
+  assert.deepEqual(sidelaneRunArgs('/w/s.yaml', spec, 2), ['run', '--config', '/w/s.yaml', '--concurrency', '2', '--access-log', 'off', '--capture-mode', 'redirect']);
 });
 
 test('every mode is registered under its name, and pod names derived from it are valid', () => {
