@@ -6,6 +6,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { SidelaneError } from '../errors';
 import { stopProcess, type Pod } from '../netns/lab';
+import { processTree } from './process-usage';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const TAIL_BYTES = 4096;
 
@@ -54,8 +64,27 @@ export class Daemon {
     return `${this.name} in pod ${this.pod.name} ${how}${last ? `: ${last}` : ''}`;
   }
 
-  stop(graceMs = 3000): Promise<void> {
-    return stopProcess(this.child, graceMs);
+  /**
+   * SIGTERM (a sidelane supervisor drains, then its workers exit), SIGKILL after the grace period, and then the
+   * processes it had started (workers) are waited for and, if still there, killed by pid: a restarted sidecar must
+   * never share its SO_REUSEPORT listeners with a worker of the previous one.
+   */
+  async stop(graceMs = 8000): Promise<void> {
+    const descendants = this.child.pid === undefined ? [] : processTree([this.child.pid]).filter((pid) => pid !== this.child.pid);
+    await stopProcess(this.child, graceMs);
+    const deadline = Date.now() + 3000;
+    let left = descendants.filter(alive);
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      left = left.filter(alive);
+    }
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
 }
 
