@@ -43,11 +43,11 @@ function medianCell(m: MetricSummary, mode: ModeName): string {
 
 function spreadCell(m: MetricSummary, mode: ModeName, failures: number): string {
   const s = m.byMode[mode];
-  const failed = failures > 0 ? ` (${failures} failed)` : '';
-  if (!s) return failures > 0 ? `failed${failed}` : '—';
+  if (!s) return failures > 0 ? `failed (${failures} of ${failures})` : '—';
+  const failed = failures > 0 ? `, ${failures} of ${s.n + failures} failed` : '';
   const median = formatValue(m.spec, s.median);
-  if (s.n === 1) return `${median}${failed}`;
-  return `${median} (${formatValue(m.spec, s.min)}–${formatValue(m.spec, s.max)})${failed}`;
+  if (s.n === 1) return failed ? `${median} (${failed.slice(2)})` : median;
+  return `${median} (${formatValue(m.spec, s.min)}–${formatValue(m.spec, s.max)}${failed})`;
 }
 
 function headlineRows(result: BenchResult, modes: readonly ModeName[], pick: (m: MetricSummary) => Partial<Record<ModeName, number>>, include: (m: MetricSummary) => boolean): Row[] {
