@@ -9,6 +9,7 @@ import { registerExec } from './exec';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
 import { registerVersion } from './version';
+import { registerBench } from './bench';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -21,5 +22,6 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerExec,
   registerHookPath,
   registerInject,
+  registerBench,
   registerVersion,
 ];
