@@ -8,6 +8,7 @@ import { registerProxyConfig } from './proxy-config';
 import { registerExec } from './exec';
 import { registerHookPath } from './hook-path';
 import { registerInject } from './inject';
+import { registerDemo } from './demo';
 import { registerVersion } from './version';
 
 export type RegisterCommand = (program: Command) => void;
@@ -21,5 +22,6 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerExec,
   registerHookPath,
   registerInject,
+  registerDemo,
   registerVersion,
 ];

@@ -1,0 +1,71 @@
+/**
+ * `sidelane demo`: Istio's bookinfo in network namespaces with sidelane as every sidecar, walked through step by
+ * step (docs/demo.md); `--json` for a machine-readable summary, `--keep` / `--down` to explore a mesh and remove it.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { SidelaneError, UsageError } from '../../errors';
+import { runDemo } from '../../demo/demo-run';
+import { listKept, removeKept } from '../../demo/kept-demos';
+import { assertRoot } from '../../netns/lab';
+import { parseCount } from '../options';
+
+interface DemoFlags {
+  requests: string;
+  jasonRequests?: string;
+  concurrency: string;
+  keep?: boolean;
+  down?: boolean;
+  json?: string;
+}
+
+/** How a reader re-runs sidelane: the bin name when this process was started as it, else node + the script. */
+function sidelaneInvocation(): string {
+  const script = process.argv[1] ?? '';
+  if (path.basename(script) === 'sidelane') return 'sidelane';
+  return `${path.basename(process.execPath) === 'node' ? 'node' : process.execPath} ${path.resolve(script)}`;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description("Istio's bookinfo in network namespaces with sidelane as every sidecar, walked through step by step (root)")
+    .option('--requests <n>', 'requests for the reviews split (plus a tenth, at least 10, as jason)', '200')
+    .option('--jason-requests <n>', 'requests signed in as jason (default: a tenth of --requests, at least 10)')
+    .option('--concurrency <n>', 'keep-alive connections the client uses', '8')
+    .option('--json <file>', 'write the JSON summary to FILE (- = stdout; the walkthrough then goes to stderr)')
+    .option('--keep', 'leave the mesh up and print the commands to explore it and to remove it')
+    .option('--down', 'remove every mesh a previous `sidelane demo --keep` left up, then exit')
+    .action(async (flags: DemoFlags) => {
+      if (flags.down) {
+        if (flags.keep) throw new UsageError('--down: expected on its own (it removes kept meshes), not with --keep');
+        assertRoot('sidelane demo --down');
+        const kept = listKept();
+        if (kept.length === 0) process.stdout.write('no kept demo mesh to remove\n');
+        for (const k of kept) {
+          await removeKept(k);
+          process.stdout.write(`removed demo mesh ${k.lab.id} (${k.lab.pods.length} pods, started ${k.createdAt})\n`);
+        }
+        return;
+      }
+      const requests = parseCount('--requests', flags.requests, 1, 100_000);
+      const jasonRequests = flags.jasonRequests !== undefined ? parseCount('--jason-requests', flags.jasonRequests, 0, 100_000) : Math.max(10, Math.round(requests / 10));
+      const concurrency = parseCount('--concurrency', flags.concurrency, 1, 256);
+      const toStdout = flags.json === '-';
+      const out = toStdout ? process.stderr : process.stdout;
+      const summary = await runDemo({
+        requests,
+        jasonRequests,
+        concurrency,
+        keep: flags.keep === true,
+        write: (text) => out.write(text),
+        emphasis: out.isTTY === true && process.env.NO_COLOR === undefined,
+        sidelane: sidelaneInvocation(),
+      });
+      const json = `${JSON.stringify(summary, null, 2)}\n`;
+      if (toStdout) await new Promise<void>((resolve) => process.stdout.write(json, () => resolve()));
+      else if (flags.json !== undefined) writeFileSync(flags.json, json);
+      if (!summary.ok) throw new SidelaneError('SIDELANE_ERR_DEMO', `demo: ${summary.problems.join('; ')}`);
+    });
+}
