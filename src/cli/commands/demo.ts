@@ -6,9 +6,6 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { SidelaneError, UsageError } from '../../errors';
-import { runDemo } from '../../demo/demo-run';
-import { listKept, removeKept } from '../../demo/kept-demos';
-import { assertRoot } from '../../netns/lab';
 import { parseCount } from '../options';
 
 interface DemoFlags {
@@ -33,13 +30,16 @@ export function registerDemo(program: Command): void {
     .description("Istio's bookinfo in network namespaces with sidelane as every sidecar, walked through step by step (root)")
     .option('--requests <n>', 'requests for the reviews split (plus a tenth, at least 10, as jason)', '200')
     .option('--jason-requests <n>', 'requests signed in as jason (default: a tenth of --requests, at least 10)')
-    .option('--concurrency <n>', 'keep-alive connections the client uses', '8')
+    .option('--concurrency <n>', 'keep-alive connections the client uses', '4')
     .option('--json <file>', 'write the JSON summary to FILE (- = stdout; the walkthrough then goes to stderr)')
     .option('--keep', 'leave the mesh up and print the commands to explore it and to remove it')
     .option('--down', 'remove every mesh a previous `sidelane demo --keep` left up, then exit')
     .action(async (flags: DemoFlags) => {
       if (flags.down) {
         if (flags.keep) throw new UsageError('--down: expected on its own (it removes kept meshes), not with --keep');
+        // Loaded on use: every other command starts without the demo's modules.
+        const { assertRoot } = await import('../../netns/lab.js');
+        const { listKept, removeKept } = await import('../../demo/kept-demos.js');
         assertRoot('sidelane demo --down');
         const kept = listKept();
         if (kept.length === 0) process.stdout.write('no kept demo mesh to remove\n');
@@ -54,6 +54,7 @@ export function registerDemo(program: Command): void {
       const concurrency = parseCount('--concurrency', flags.concurrency, 1, 256);
       const toStdout = flags.json === '-';
       const out = toStdout ? process.stderr : process.stdout;
+      const { runDemo } = await import('../../demo/demo-run.js');
       const summary = await runDemo({
         requests,
         jasonRequests,
