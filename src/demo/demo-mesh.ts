@@ -78,9 +78,9 @@ export class DemoMesh {
   static async up(o: MeshOptions): Promise<DemoMesh> {
     const lab = await Lab.create({ prefix: 'demo', ipv6: false });
     const dir = path.join(o.runBase, lab.id);
-    o.created?.(lab, dir);
     try {
       mkdirSync(dir, { recursive: true });
+      o.created?.(lab, dir);
       const pods = new Map<string, MeshPod>();
       for (const p of o.plan.pods) {
         const pod = await lab.addPod(p.name, { index: p.index });

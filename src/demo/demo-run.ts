@@ -13,7 +13,7 @@ import { pidsInNamespaces } from '../netns/namespace-processes';
 import { demoFiles, type DemoFiles } from './demo-files';
 import { DemoMesh } from './demo-mesh';
 import type { DemoSummary } from './demo-summary';
-import { demoRunBase, recordKept } from './kept-demos';
+import { demoRunBase, writeRecord, type DemoRecord } from './kept-demos';
 import { mergeManifests, readManifest, type MeshManifest } from './kube-manifest';
 import { meshRoutes } from './mesh-config';
 import { planMesh, type MeshPlan } from './mesh-plan';
@@ -59,7 +59,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const report = new Report(o.write, { emphasis: o.emphasis });
 
   // Interrupted (Ctrl-C, SIGTERM, SIGHUP): remove whatever exists so far, synchronously, and exit 128+signal.
-  let current: { lab: Lab; dir: string } | undefined;
+  let current: { lab: Lab; dir: string; record: DemoRecord } | undefined;
   let kept = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     o.write(`\ninterrupted (${sig}): removing the demo mesh\n`);
@@ -81,7 +81,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       runBase: o.runBase ?? demoRunBase(),
       progress: () => {},
       created: (lab, dir) => {
-        current = { lab, dir };
+        // Recorded from the start: if this process dies without cleaning up, `sidelane demo --down` finds the mesh.
+        const record: DemoRecord = { version: 1, id: lab.id, dir, pid: process.pid, createdAt: new Date().toISOString(), kept: false };
+        writeRecord(record);
+        current = { lab, dir, record };
       },
     });
     const setupMs = Date.now() - t0;
@@ -108,8 +111,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     report.line();
     if (o.keep) {
       kept = true;
-      recordKept(mesh.dir, mesh.lab.keep());
-      walk.explore(`${o.sidelane} demo --down`);
+      mesh.lab.keep();
+      writeRecord({ ...current!.record, kept: true });
+      walk.explore(`${o.sidelane} demo --down ${mesh.lab.id}`);
     } else {
       const t2 = Date.now();
       await mesh.down();

@@ -158,6 +158,35 @@ export class Lab {
     return lab;
   }
 
+  /**
+   * Finds a lab another process left behind by its id, from the namespaces named `<id>-*` (so even a lab whose
+   * creator was killed mid-way can be removed). Undefined when none of its namespaces exists.
+   */
+  static async find(id: string): Promise<Lab | undefined> {
+    const names = (await listNetns()).filter((n) => n.startsWith(`${id}-`));
+    if (names.length === 0) return undefined;
+    const pods = await Promise.all(
+      names
+        .filter((n) => n !== `${id}-node`)
+        .sort()
+        .map(async (netns) => {
+          const addrs = await runner.run('ip', ['-n', netns, '-j', 'addr', 'show', 'dev', 'eth0'], { allowFailure: true });
+          let ipv4 = '';
+          let ipv6: string | undefined;
+          try {
+            for (const a of (JSON.parse(addrs.stdout) as { addr_info?: { family: string; local: string; scope: string }[] }[])[0]?.addr_info ?? []) {
+              if (a.family === 'inet') ipv4 = a.local;
+              else if (a.family === 'inet6' && a.scope === 'global') ipv6 = a.local;
+            }
+          } catch {
+            // no eth0 (the pod was never completed): only its name matters for removal
+          }
+          return { name: netns.slice(id.length + 1), netns, ipv4, ...(ipv6 ? { ipv6 } : {}) };
+        }),
+    );
+    return Lab.attach({ id, ipv6: pods.some((p) => p.ipv6 !== undefined), pods });
+  }
+
   describe(): LabDescriptor {
     return {
       id: this.id,

@@ -13,7 +13,7 @@ interface DemoFlags {
   jasonRequests?: string;
   concurrency: string;
   keep?: boolean;
-  down?: boolean;
+  down?: boolean | string;
   json?: string;
 }
 
@@ -33,20 +33,28 @@ export function registerDemo(program: Command): void {
     .option('--concurrency <n>', 'keep-alive connections the client uses', '4')
     .option('--json <file>', 'write the JSON summary to FILE (- = stdout; the walkthrough then goes to stderr)')
     .option('--keep', 'leave the mesh up and print the commands to explore it and to remove it')
-    .option('--down', 'remove every mesh a previous `sidelane demo --keep` left up, then exit')
+    .option('--down [id]', 'remove the mesh ID (default: every one) left up by `sidelane demo --keep` or by a demo that was killed, then exit')
     .action(async (flags: DemoFlags) => {
       if (flags.down) {
         if (flags.keep) throw new UsageError('--down: expected on its own (it removes kept meshes), not with --keep');
         // Loaded on use: every other command starts without the demo's modules.
         const { assertRoot } = await import('../../netns/lab.js');
-        const { listKept, removeKept } = await import('../../demo/kept-demos.js');
+        const { demoRunBase, listRecords, removable, removeDemo } = await import('../../demo/kept-demos.js');
         assertRoot('sidelane demo --down');
-        const kept = listKept();
-        if (kept.length === 0) process.stdout.write('no kept demo mesh to remove\n');
-        for (const k of kept) {
-          await removeKept(k);
-          process.stdout.write(`removed demo mesh ${k.lab.id} (${k.lab.pods.length} pods, started ${k.createdAt})\n`);
+        const only = typeof flags.down === 'string' ? flags.down : undefined;
+        const records = listRecords().filter((r) => only === undefined || r.id === only);
+        if (only !== undefined && records.length === 0) throw new SidelaneError('SIDELANE_ERR_DEMO', `--down: no demo mesh ${only} on this machine (see ${demoRunBase()})`);
+        let removed = 0;
+        for (const r of records) {
+          if (!removable(r)) {
+            process.stdout.write(`demo mesh ${r.id} belongs to a demo still running (pid ${r.pid}); left alone (Ctrl-C that demo to remove it)\n`);
+            continue;
+          }
+          const pods = await removeDemo(r);
+          removed++;
+          process.stdout.write(`removed demo mesh ${r.id} (${pods} pods, ${r.kept ? 'kept' : 'its demo process had died'}, started ${r.createdAt})\n`);
         }
+        if (removed === 0 && records.length === 0) process.stdout.write('no demo mesh to remove\n');
         return;
       }
       const requests = parseCount('--requests', flags.requests, 1, 100_000);
