@@ -46,6 +46,7 @@ export function text(body: string, status = 200): AdminResponse {
 
 export class AdminServer {
   private readonly endpoints = new Map<string, AdminEndpoint>();
+  private fallback: AdminHandler | undefined;
   private server: http.Server | undefined;
   private boundPort = 0;
 
@@ -60,6 +61,28 @@ export class AdminServer {
       throw new SidelaneError('SIDELANE_ERR_ADMIN', `admin endpoint ${path} is registered twice`, { path });
     }
     this.endpoints.set(path, endpoint);
+  }
+
+  /** Answers paths no endpoint is registered for (the supervisor forwards them to its workers). */
+  setFallback(handler: AdminHandler): void {
+    this.fallback = handler;
+  }
+
+  /** Answers one request without HTTP (worker processes serve the supervisor this way). */
+  async handle(req: AdminRequest): Promise<AdminResponse> {
+    const endpoint = this.endpoints.get(req.path);
+    if (!endpoint) {
+      if (this.fallback) return this.fallback(req);
+      return text(`invalid path: ${req.path}\n${this.helpText()}`, 404);
+    }
+    if (!(endpoint.methods ?? ['GET']).includes(req.method)) {
+      return text(`${req.path} expects ${(endpoint.methods ?? ['GET']).join(' or ')}\n`, 405);
+    }
+    try {
+      return await endpoint.handler(req);
+    } catch (err) {
+      return text(`${err instanceof Error ? err.message : String(err)}\n`, 500);
+    }
   }
 
   get paths(): readonly string[] {
@@ -106,21 +129,9 @@ export class AdminServer {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const endpoint = this.endpoints.get(url.pathname);
-    let response: AdminResponse;
-    if (!endpoint) {
-      response = text(`invalid path: ${url.pathname}\n${this.helpText()}`, 404);
-    } else if (!(endpoint.methods ?? ['GET']).includes(req.method ?? 'GET')) {
-      response = text(`${url.pathname} expects ${(endpoint.methods ?? ['GET']).join(' or ')}\n`, 405);
-    } else {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      try {
-        response = await endpoint.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body: Buffer.concat(chunks).toString() });
-      } catch (err) {
-        response = text(`${err instanceof Error ? err.message : String(err)}\n`, 500);
-      }
-    }
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const response = await this.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body: Buffer.concat(chunks).toString() });
     const body = typeof response.body === 'string' ? Buffer.from(response.body) : response.body;
     res.writeHead(response.status ?? 200, { 'content-type': response.contentType ?? 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-cache' });
     res.end(body);

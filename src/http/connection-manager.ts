@@ -61,6 +61,8 @@ export class HttpConnectionManager {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly bufferLimitBytes: number;
+  /** While draining, every response carries `Connection: close` and idle keep-alive connections are closed. */
+  draining = false;
   private readonly server: http.Server;
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -104,6 +106,12 @@ export class HttpConnectionManager {
   /** Connections currently managed (admin views, drain). */
   get connectionCount(): number {
     return this.sockets.size;
+  }
+
+  /** Graceful drain: in-flight requests finish with `Connection: close`; idle keep-alive connections close now. */
+  startDrain(): void {
+    this.draining = true;
+    this.server.closeIdleConnections();
   }
 
   /** Closes idle keep-alive connections and stops accepting requests on busy ones after their response. */

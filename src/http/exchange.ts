@@ -162,6 +162,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       table = snapshot.routeTable(manager.direction, ctx.port);
       this.drain = true;
     }
+    if (manager.draining) this.drain = true;
     this.snapshot = snapshot;
     const vh =
       table === undefined

@@ -4,58 +4,29 @@
  * deadline, else refused and counted — the port is never an open relay); any other connection was TPROXY'd and
  * its local address is the original destination. Under the REDIRECT baseline SO_ORIGINAL_DST says where it went.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
-import { EventEmitter } from 'node:events';
 import { addon } from '../native/addon';
-import { clientAddr, isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
-import { listenTransparent } from '../transport/listener';
-import { nextConnectionId, type CallerIdentity, type CaptureMethod, type ConnectionHandler } from '../transport/downstream';
+import { isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
+import { CapturedListener, type CapturedListenerOptions } from '../transport/captured-listener';
 import { ProxyHeaderDecoder, type ProxyDecodeResult } from '../transport/proxy-protocol';
 
-export interface OutboundListenerOptions {
-  readonly port: number;
-  readonly ipv6: boolean;
-  readonly captureMode: 'tproxy' | 'redirect';
-  readonly bypassMark: number;
-  readonly reusePort: boolean;
+export interface OutboundListenerOptions extends CapturedListenerOptions {
   readonly headerTimeoutMs: number;
   /** Largest header accepted (bytes); a longer one is refused. */
   readonly maxHeaderBytes: number;
-  readonly handler: ConnectionHandler;
 }
 
-export class OutboundListener extends EventEmitter {
-  private readonly servers: net.Server[] = [];
+export class OutboundListener extends CapturedListener {
   private localAddresses = new Set<string>();
 
   constructor(private readonly options: OutboundListenerOptions) {
-    super();
+    super('outbound', options);
   }
 
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     this.refreshLocalAddresses();
-    const addresses = this.options.ipv6 ? ['0.0.0.0', '::'] : ['0.0.0.0'];
-    for (const address of addresses) {
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
-      await listenTransparent(server, {
-        address,
-        port: this.options.port,
-        transparent: this.options.captureMode === 'tproxy',
-        reusePort: this.options.reusePort,
-        mark: this.options.bypassMark,
-      });
-      this.servers.push(server);
-    }
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers.length = 0;
-  }
-
-  get listening(): boolean {
-    return this.servers.length > 0 && this.servers.every((s) => s.listening);
+    await super.start();
   }
 
   /** The pod's own addresses: a connection to one of them on the listener port was not captured. */
@@ -65,14 +36,7 @@ export class OutboundListener extends EventEmitter {
     this.localAddresses = set;
   }
 
-  private refuse(socket: net.Socket, reason: string): void {
-    this.emit('refused', reason, socket.remoteAddress);
-    socket.on('error', () => undefined);
-    socket.resetAndDestroy();
-  }
-
-  private accept(socket: net.Socket): void {
-    socket.on('error', () => undefined);
+  protected accept(socket: net.Socket): void {
     const local = origDst(socket.localAddress ?? '', socket.localPort ?? 0);
     if (this.options.captureMode === 'redirect') {
       const redirected = this.redirectedDestination(socket, local);
@@ -127,19 +91,5 @@ export class OutboundListener extends EventEmitter {
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
-  }
-
-  private dispatch(socket: net.Socket, dst: OrigDstAddr, capture: CaptureMethod, caller?: CallerIdentity, initialData?: Buffer): void {
-    this.options.handler.handle({
-      id: nextConnectionId(),
-      socket,
-      direction: 'outbound',
-      capture,
-      origDst: dst,
-      client: clientAddr(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0),
-      startedAt: Date.now(),
-      ...(caller ? { caller } : {}),
-      ...(initialData ? { initialData } : {}),
-    });
   }
 }

@@ -31,6 +31,8 @@ function key(address: string, port: number): string {
 export class ServiceRegistry {
   private readonly byHost = new Map<string, ServiceConfig>();
   private readonly byAddress = new Map<string, AddressMatch>();
+  /** The first endpoint seen at each address: who a peer address is (source_* labels on inbound requests). */
+  private readonly peers = new Map<string, { readonly service: ServiceConfig; readonly labels: Readonly<Record<string, string>> }>();
   /** Endpoint address:ports claimed by more than one service port: ambiguous, so not used for lookup. */
   private readonly ambiguous = new Set<string>();
 
@@ -49,6 +51,8 @@ export class ServiceRegistry {
       for (const port of service.ports) {
         const protocol = resolveProtocol(port.protocol, port.name);
         for (const ep of service.endpoints ?? []) {
+          const peerKey = normaliseAddress(ep.address);
+          if (!this.peers.has(peerKey)) this.peers.set(peerKey, { service, labels: ep.labels ?? {} });
           const k = key(ep.address, endpointPort(service, port, ep));
           const existing = this.byAddress.get(k);
           if (existing?.via === 'address') continue;
@@ -75,6 +79,11 @@ export class ServiceRegistry {
   /** The service port an original destination stands for, if any. */
   lookup(address: string, port: number): AddressMatch | undefined {
     return this.byAddress.get(key(address, port));
+  }
+
+  /** The service and labels of the endpoint at `address` (any port), if the registry knows one. */
+  peer(address: string): { readonly service: ServiceConfig; readonly labels: Readonly<Record<string, string>> } | undefined {
+    return this.peers.get(normaliseAddress(address));
   }
 
   /** Every address-keyed entry (admin views, listener generation), in insertion order. */

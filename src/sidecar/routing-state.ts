@@ -116,3 +116,9 @@ export class RoutingState implements HttpRoutingSource {
     await this.manager.destroy();
   }
 }
+
+/** One line summarising what a configuration change did to the clusters. */
+export function describeApply(o: ApplyOutcome): string {
+  const c = o.clusters;
+  return `version ${o.routing.version}; clusters: ${c.added.length} added, ${c.replaced.length} replaced, ${c.kept.length} kept, ${c.removed.length} removed`;
+}

@@ -1,12 +1,12 @@
 /**
- * The composition root of one proxy process: wires the real connector, listeners and routing handlers together
- * and owns their lifecycle (start, stop accepting, close). Everything it creates is injected below it.
+ * One proxy process's data plane: the inbound (15006) and outbound (15001) listeners wired to the routing handlers,
+ * plus any extra listeners (the admin API), with their lifecycle — start, drain (refuse new connections, let open
+ * ones finish), stop.
  */
 import type { Connector } from '../transport/connector';
 import type { ConnectionHandler } from '../transport/downstream';
 import { InboundListener } from '../inbound/inbound-listener';
 import { OutboundListener } from '../outbound/outbound-listener';
-import { publishListenerRefused } from '../telemetry/events';
 
 export interface SidecarOptions {
   readonly inboundPort: number;
@@ -31,51 +31,56 @@ export interface Listener {
 }
 
 export class Sidecar {
-  private readonly listeners: Listener[] = [];
+  private readonly inbound: InboundListener;
+  private readonly outbound: OutboundListener;
+  private started = false;
 
   constructor(
     readonly options: SidecarOptions,
     readonly connector: Connector,
     readonly handlers: SidecarHandlers,
     private readonly extraListeners: readonly Listener[] = [],
-  ) {}
+  ) {
+    const common = { ipv6: options.ipv6, captureMode: options.captureMode, bypassMark: options.bypassMark, reusePort: options.reusePort };
+    this.inbound = new InboundListener({ ...common, port: options.inboundPort, handler: handlers.inbound });
+    this.outbound = new OutboundListener({
+      ...common,
+      port: options.outboundPort,
+      handler: handlers.outbound,
+      headerTimeoutMs: options.proxyHeaderTimeoutMs ?? 3000,
+      maxHeaderBytes: 1024,
+    });
+  }
 
   async start(): Promise<void> {
-    const inbound = new InboundListener({
-      port: this.options.inboundPort,
-      ipv6: this.options.ipv6,
-      captureMode: this.options.captureMode,
-      bypassMark: this.options.bypassMark,
-      reusePort: this.options.reusePort,
-      handler: this.handlers.inbound,
-    });
-    inbound.on('refused', (reason: string, remote?: string) =>
-      publishListenerRefused({ listener: 'inbound', reason, ...(remote ? { remote } : {}) }),
-    );
-    const outbound = new OutboundListener({
-      port: this.options.outboundPort,
-      ipv6: this.options.ipv6,
-      captureMode: this.options.captureMode,
-      bypassMark: this.options.bypassMark,
-      reusePort: this.options.reusePort,
-      headerTimeoutMs: this.options.proxyHeaderTimeoutMs ?? 3000,
-      maxHeaderBytes: 1024,
-      handler: this.handlers.outbound,
-    });
-    outbound.on('refused', (reason: string, remote?: string) =>
-      publishListenerRefused({ listener: 'outbound', reason, ...(remote ? { remote } : {}) }),
-    );
-    this.listeners.push(inbound, outbound, ...this.extraListeners);
-    for (const l of this.listeners) await l.start();
+    for (const l of [this.inbound, this.outbound, ...this.extraListeners]) await l.start();
+    this.started = true;
   }
 
   /** True once every listener is bound (the readiness condition). */
   get ready(): boolean {
-    return this.listeners.length > 0 && this.listeners.every((l) => l.listening);
+    return this.started && [this.inbound, this.outbound, ...this.extraListeners].every((l) => l.listening);
   }
 
-  /** Stops accepting new connections; established ones continue. */
+  /** Downstream connections open now, per direction. */
+  activeConnections(): { inbound: number; outbound: number } {
+    return { inbound: this.inbound.activeConnections, outbound: this.outbound.activeConnections };
+  }
+
+  /** Refuse new connections from now on; open ones continue. */
+  drain(): void {
+    this.inbound.drain();
+    this.outbound.drain();
+  }
+
+  /** Destroys every open downstream connection (end of the drain period). */
+  closeAll(): void {
+    this.inbound.closeAll();
+    this.outbound.closeAll();
+  }
+
+  /** Unbinds every port; established connections continue. */
   async stopAccepting(): Promise<void> {
-    await Promise.all(this.listeners.map((l) => l.stop()));
+    await Promise.all([this.inbound, this.outbound, ...this.extraListeners].map((l) => l.stop()));
   }
 }

@@ -10,6 +10,9 @@ import type { RelayEnd } from '../transport/relay';
 export interface TcpOpenEvent {
   readonly conn: DownstreamConnection;
   readonly cluster: string;
+  /** As in TcpCloseEvent, so a connection's open and close carry the same labels. */
+  readonly destinationService?: string;
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
 }
 
 /** A proxied TCP connection ended (or never reached an upstream). */
@@ -26,6 +29,14 @@ export interface TcpCloseEvent {
   readonly end: RelayEnd | 'upstream_connect_failure' | 'refused';
   /** The service (destination) name when known, for Istio's destination_service label. */
   readonly destinationService?: string;
+  /** Labels of the endpoint connected to (app, version…), for destination_* labels on the client side. */
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
+}
+
+/** A connection was accepted on a captured listener and handed to routing (capture path metrics). */
+export interface ConnectionAcceptedEvent {
+  readonly direction: 'inbound' | 'outbound';
+  readonly capture: 'tproxy' | 'hook' | 'redirect';
 }
 
 /** Who this proxy is, for Istio's source_* (outbound) and destination_* (inbound) labels; from the config's workload. */
@@ -93,6 +104,7 @@ export const channels = {
   tcpOpen: diagnostics_channel.channel('sidelane:tcp:open'),
   tcpClose: diagnostics_channel.channel('sidelane:tcp:close'),
   listenerRefused: diagnostics_channel.channel('sidelane:listener:refused'),
+  connectionAccepted: diagnostics_channel.channel('sidelane:listener:accepted'),
   httpRequest: diagnostics_channel.channel('sidelane:http:request'),
   configReload: diagnostics_channel.channel('sidelane:config:reload'),
 } as const;
@@ -121,4 +133,8 @@ export function publishTcpClose(e: TcpCloseEvent): void {
 }
 export function publishListenerRefused(e: ListenerRefusedEvent): void {
   if (channels.listenerRefused.hasSubscribers) channels.listenerRefused.publish(e);
+}
+
+export function publishConnectionAccepted(e: ConnectionAcceptedEvent): void {
+  if (channels.connectionAccepted.hasSubscribers) channels.connectionAccepted.publish(e);
 }

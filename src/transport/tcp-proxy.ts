@@ -12,6 +12,8 @@ import { publishTcpClose, publishTcpOpen } from '../telemetry/events';
 export interface TcpProxyRoute {
   readonly cluster: string;
   readonly destinationService?: string;
+  /** Labels of the chosen endpoint, carried into the close event (destination_app/version). */
+  readonly upstreamLabels?: Readonly<Record<string, string>>;
   readonly request: ConnectRequest;
   readonly idleTimeoutMs: number;
   /** Told about the upstream connection's fate (cluster counters, outlier detection). */
@@ -28,7 +30,12 @@ export interface TcpProxyObserver {
 /** Proxies one connection; resolves when it is over. Never rejects. */
 export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute, connector: Connector): Promise<void> {
   const { socket } = conn;
-  publishTcpOpen({ conn, cluster: route.cluster });
+  publishTcpOpen({
+    conn,
+    cluster: route.cluster,
+    ...(route.destinationService ? { destinationService: route.destinationService } : {}),
+    ...(route.upstreamLabels ? { upstreamLabels: route.upstreamLabels } : {}),
+  });
   // The client may leave while we connect: abort the attempt, do not leak the upstream socket.
   const abort = new AbortController();
   let downstreamGone = false;
@@ -82,5 +89,6 @@ export async function proxyTcp(conn: DownstreamConnection, route: TcpProxyRoute,
     responseFlags: result.end === 'idle_timeout' ? 'SI' : result.end === 'upstream_reset' ? 'UR' : result.end === 'downstream_reset' ? 'DR' : '-',
     end: result.end,
     ...(route.destinationService ? { destinationService: route.destinationService } : {}),
+    ...(route.upstreamLabels ? { upstreamLabels: route.upstreamLabels } : {}),
   });
 }

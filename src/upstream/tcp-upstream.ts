@@ -47,7 +47,7 @@ class EndpointObserver implements TcpProxyObserver {
 /** Proxies the connection to one endpoint of `cluster`; resolves when it is over. Never rejects. */
 export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Cluster, connector: Connector, destinationService?: string): Promise<void> {
   const refuse = (flag: string): void => {
-    publishTcpOpen({ conn, cluster: cluster.name });
+    publishTcpOpen({ conn, cluster: cluster.name, ...(destinationService !== undefined ? { destinationService } : {}) });
     conn.socket.on('error', () => undefined);
     conn.socket.resetAndDestroy();
     publishTcpClose({
@@ -78,6 +78,7 @@ export async function proxyTcpToCluster(conn: DownstreamConnection, cluster: Clu
     {
       cluster: cluster.name,
       ...(destinationService !== undefined ? { destinationService } : {}),
+      upstreamLabels: ep.labels,
       request: cluster.connectRequest(ep),
       idleTimeoutMs: cluster.spec.idleTimeoutMs,
       observer: new EndpointObserver(cluster, ep),

@@ -17,20 +17,26 @@ export async function init(pod: Pod, args: readonly string[] = []): Promise<void
 export interface RunningProxy {
   readonly process: ChildProcess;
   stderr(): string;
+  /** Everything the proxy wrote on stdout (the access log, one JSON line per entry). */
+  stdout(): string;
+  /** Resolves with the exit code once the proxy exited. */
+  readonly exited: Promise<number | null>;
 }
 
 /** Starts `sidelane run ARGS` in the pod and resolves once it printed its listening line. */
 export function startProxy(pod: Pod, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
   const child = pod.spawn('node', [CLI, 'run', ...args], { env: { ...process.env, ...env } });
   let err = '';
-  child.stdout?.resume();
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidelane run did not start in ${pod.name}: ${err}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`sidelane run did not start in ${pod.name}: ${err}`)), 20_000);
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       err += d;
       if (err.includes('listening')) {
         clearTimeout(timer);
-        resolve({ process: child, stderr: () => err });
+        resolve({ process: child, stderr: () => err, stdout: () => out, exited });
       }
     });
     child.once('exit', (code) => {

@@ -1,22 +1,20 @@
-/** `sidelane run`: the proxy itself (listeners on 15006 and 15001, routing from --config, admin API on 15000). */
+/**
+ * `sidelane run`: the proxy. A supervisor process forks `--concurrency` workers (each with the inbound 15006 and
+ * outbound 15001 listeners on shared SO_REUSEPORT sockets and the routing core) and serves the admin API (15000),
+ * health (15021) and Prometheus metrics (15090); SIGHUP reloads the configuration, SIGTERM drains.
+ */
 import type { Command } from 'commander';
-import { NativeConnector } from '../../transport/connector';
-import { InboundRouter } from '../../inbound/inbound-router';
-import { OutboundRouter } from '../../outbound/outbound-router';
-import { HttpConnectionManager } from '../../http/connection-manager';
-import { Sidecar, type Listener } from '../../sidecar/sidecar';
-import { RoutingState, type ApplyOutcome } from '../../sidecar/routing-state';
 import { loadConfigFile, EMPTY_CONFIG } from '../../config/loader';
-import { ConfigReloader } from '../../config/reload';
-import { AdminServer } from '../../admin/admin-server';
-import { registerRoutingEndpoints } from '../../admin/routing-endpoints';
-import { systemClock } from '../../upstream/clock';
-import { mathRandom } from '../../upstream/random-source';
-import { parseChoice, parseDuration, parseMark, parsePort } from '../options';
+import { LOG_LEVELS, type LogLevel } from '../../telemetry/logger';
+import { Supervisor } from '../../sidecar/supervisor';
+import type { WorkerSettings } from '../../sidecar/ipc';
+import { parseChoice, parseCount, parseDuration, parseMark, parsePort } from '../options';
 import { UsageError } from '../../errors';
+import { packageVersion } from './version';
 
 interface RunFlags {
   config?: string;
+  concurrency: string;
   inboundPort: string;
   outboundPort: string;
   captureMode: string;
@@ -25,21 +23,30 @@ interface RunFlags {
   ipv6: boolean;
   connectTimeout: string;
   idleTimeout: string;
+  proxyHeaderTimeout: string;
   adminPort: string;
   admin: boolean;
+  healthPort: string;
+  health: boolean;
+  metricsPort: string;
+  metrics: boolean;
+  drainTime: string;
+  logLevel: string;
+  accessLog: string;
+  meshCluster: string;
 }
 
-/** One line summarising what a configuration change did to the clusters. */
-export function describeApply(o: ApplyOutcome): string {
-  const c = o.clusters;
-  return `version ${o.routing.version}; clusters: ${c.added.length} added, ${c.replaced.length} replaced, ${c.kept.length} kept, ${c.removed.length} removed`;
+function parseAnyPort(flag: string, value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got '${value}'`);
+  return Number(value);
 }
 
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run the proxy: inbound listener (15006), outbound listener (15001), routing, admin API (15000)')
+    .description('run the proxy: inbound listener (15006), outbound listener (15001), routing, admin API (15000), health (15021), metrics (15090)')
     .option('--config <file>', 'routing configuration (YAML or JSON; docs/config.md); reloaded on SIGHUP and on change')
+    .option('--concurrency <n>', 'worker processes sharing the listeners (SO_REUSEPORT)', '2')
     .option('--inbound-port <port>', 'inbound listener port', '15006')
     .option('--outbound-port <port>', 'outbound listener port', '15001')
     .option('--capture-mode <mode>', 'how traffic reaches the proxy: tproxy (local address is the destination) or redirect (SO_ORIGINAL_DST)', 'tproxy')
@@ -48,78 +55,62 @@ export function registerRun(program: Command): void {
     .option('--no-ipv6', 'do not listen on IPv6')
     .option('--connect-timeout <duration>', 'upstream connect timeout where the config sets no defaults.connectTimeout', '10s')
     .option('--idle-timeout <duration>', 'idle timeout (TCP, upstream keep-alive) where the config sets no defaults.idleTimeout', '1h')
+    .option('--proxy-header-timeout <duration>', "deadline for a hooked connection's PROXY v2 header on the outbound listener", '3s')
     .option('--admin-port <port>', 'admin API port on 127.0.0.1 (0 = any free port)', '15000')
     .option('--no-admin', 'do not serve the admin API')
+    .option('--health-port <port>', 'health port: GET /healthz/ready (all addresses)', '15021')
+    .option('--no-health', 'do not serve the health port')
+    .option('--metrics-port <port>', 'Prometheus port: GET /stats/prometheus (all addresses)', '15090')
+    .option('--no-metrics', 'do not serve the metrics port')
+    .option('--drain-time <duration>', 'on SIGTERM: how long open connections may take to finish', '5s')
+    .option('--log-level <level>', `proxy log level (${LOG_LEVELS.join(', ')}); access logs are written at info`, 'info')
+    .option('--access-log <dest>', "access log: '-' stdout, 'off', or a file path", '-')
+    .option('--mesh-cluster <name>', "cluster id for Istio's source_cluster/destination_cluster labels", 'Kubernetes')
     .action(async (flags: RunFlags) => {
-      const options = {
-        inboundPort: parsePort('--inbound-port', flags.inboundPort),
-        outboundPort: parsePort('--outbound-port', flags.outboundPort),
-        captureMode: parseChoice('--capture-mode', flags.captureMode, ['tproxy', 'redirect'] as const),
-        bypassMark: parseMark('--bypass-mark', flags.bypassMark),
-        ipv6: flags.ipv6,
-        reusePort: true,
+      const settings: WorkerSettings = {
+        sidecar: {
+          inboundPort: parsePort('--inbound-port', flags.inboundPort),
+          outboundPort: parsePort('--outbound-port', flags.outboundPort),
+          captureMode: parseChoice('--capture-mode', flags.captureMode, ['tproxy', 'redirect'] as const),
+          bypassMark: parseMark('--bypass-mark', flags.bypassMark),
+          ipv6: flags.ipv6,
+          reusePort: true,
+          proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout),
+        },
+        preserveSource: flags.preserveSource,
+        connectTimeoutMs: parseDuration('--connect-timeout', flags.connectTimeout),
+        idleTimeoutMs: parseDuration('--idle-timeout', flags.idleTimeout),
+        logLevel: parseChoice('--log-level', flags.logLevel, LOG_LEVELS) as LogLevel,
+        accessLog: flags.accessLog,
+        meshCluster: flags.meshCluster,
       };
-      const connectTimeoutMs = parseDuration('--connect-timeout', flags.connectTimeout);
-      const idleTimeoutMs = parseDuration('--idle-timeout', flags.idleTimeout);
-      if (!/^\d{1,5}$/.test(flags.adminPort) || Number(flags.adminPort) > 65535) {
-        throw new UsageError(`--admin-port: expected a port number 0-65535, got '${flags.adminPort}'`);
-      }
-      const adminPort = Number(flags.adminPort);
-
+      const concurrency = parseCount('--concurrency', flags.concurrency, 1, 64);
+      const adminPort = flags.admin ? parseAnyPort('--admin-port', flags.adminPort) : undefined;
+      const healthPort = flags.health ? parseAnyPort('--health-port', flags.healthPort) : undefined;
+      const metricsPort = flags.metrics ? parseAnyPort('--metrics-port', flags.metricsPort) : undefined;
+      const drainTimeMs = parseDuration('--drain-time', flags.drainTime);
       // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8).
       const config = flags.config !== undefined ? loadConfigFile(flags.config) : EMPTY_CONFIG;
-      const source = flags.config ?? 'defaults';
 
-      const connector = new NativeConnector();
-      const clock = systemClock;
-      const random = mathRandom;
-      const state = new RoutingState(
-        { connector, clock, random, bypassMark: options.bypassMark },
-        { preserveSource: flags.preserveSource, connectTimeoutMs, idleTimeoutMs, inboundPort: options.inboundPort, outboundPort: options.outboundPort },
-      );
-      state.apply(config, source, 'startup');
-
-      const reloader =
-        flags.config !== undefined
-          ? new ConfigReloader({
-              file: flags.config,
-              apply: (cfg, trigger) => describeApply(state.apply(cfg, source, trigger)),
-              refused: (message, trigger) => state.refused(message, source, trigger),
-            })
-          : undefined;
-
-      const extra: Listener[] = [];
-      let admin: AdminServer | undefined;
-      if (flags.admin) {
-        admin = new AdminServer({ port: adminPort });
-        registerRoutingEndpoints(admin, state, reloader ? { reload: () => reloader.reload('admin') } : {});
-        extra.push(admin);
-      }
-
-      const outboundHttp = new HttpConnectionManager({ direction: 'outbound', routing: state, clock, random, idleTimeoutMs });
-      const inboundHttp = new HttpConnectionManager({ direction: 'inbound', routing: state, clock, random, idleTimeoutMs });
-      const sidecar = new Sidecar(
-        options,
-        connector,
-        {
-          inbound: new InboundRouter(state, { connector, http: inboundHttp, random }),
-          outbound: new OutboundRouter(state, { connector, http: outboundHttp, random }),
-        },
-        extra,
-      );
-      await sidecar.start();
-      reloader?.start();
-      process.stderr.write(
-        `sidelane: listening inbound :${options.inboundPort} (${options.captureMode})` +
-          `${admin ? `, admin 127.0.0.1:${admin.port}` : ''}, config ${source} (version ${state.current.version})\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          reloader?.stop();
-          void sidecar.stopAccepting().then(resolve);
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
+      const supervisor = new Supervisor({
+        settings,
+        concurrency,
+        config,
+        configFile: flags.config,
+        adminPort,
+        healthPort,
+        metricsPort,
+        drainTimeMs,
+        version: packageVersion(),
       });
+      await supervisor.start();
+      const o = settings.sidecar;
+      process.stderr.write(
+        `sidelane: listening inbound :${o.inboundPort} outbound :${o.outboundPort} (${o.captureMode}), ${concurrency} workers` +
+          `${supervisor.adminPort !== undefined ? `, admin 127.0.0.1:${supervisor.adminPort}` : ''}` +
+          `${healthPort !== undefined ? `, health :${healthPort}` : ''}${metricsPort !== undefined ? `, metrics :${metricsPort}` : ''}` +
+          `, config ${flags.config ?? 'defaults'}\n`,
+      );
+      process.exitCode = await supervisor.exited;
     });
 }

@@ -18,8 +18,12 @@ import { fixturePath } from '../../support/golden-file';
 import { withLab } from '../../support/netns';
 import { CLI, connectFrom, sidelaneOk, startPeer, type Peer } from '../../support/capture';
 
+/**
+ * The real proxy serves inbound; its outbound listener moves aside (15081) because these tests observe the
+ * fallback with their own relay on 15001 (the real outbound listener is covered by test/e2e/outbound/).
+ */
 async function startProxyInbound(pod: Pod, ipv6: boolean): Promise<void> {
-  const child = pod.spawn(process.execPath, [CLI, 'run', ...(ipv6 ? [] : ['--no-ipv6'])]);
+  const child = pod.spawn(process.execPath, [CLI, 'run', '--outbound-port', '15081', '--concurrency', '1', ...(ipv6 ? [] : ['--no-ipv6'])]);
   await new Promise<void>((resolve, reject) => {
     let err = '';
     const timer = setTimeout(() => reject(new Error(`sidelane run did not start: ${err}`)), 10_000);

@@ -61,7 +61,8 @@ test('excluded inbound ports (15090, 15021, 15020, 15008, --exclude-inbound-port
     const server = await lab.addPod('server');
     await init(server, ['--exclude-inbound-ports', '9000']);
     // Without source preservation a proxied connection arrives from 127.0.0.6: a direct one from the client.
-    await startProxy(server, ['--no-preserve-source']);
+    // The test app itself takes the proxy's own health and metrics ports (15021, 15090).
+    await startProxy(server, ['--no-preserve-source', '--no-health', '--no-metrics']);
     await echoServer(server, [8080, 9000, 15090, 15021, 15020, 15008]);
     const proxied = await tcpLoad(client, { host: server.ipv4, port: 8080 }, 5, 5, 100);
     assert.deepEqual(proxied.peers, { '127.0.0.6': 5 }, 'a captured port goes through the proxy');

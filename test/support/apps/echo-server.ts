@@ -5,6 +5,7 @@
  *  close-first     writes `bye\n` and ends its side at once, keeps reading, prints `received <n> from <peer>`
  *                  on stdout when the client's FIN arrives (proves the client could still send)
  *  reset           resets the connection (RST) when the first byte arrives
+ *  raw             echoes every byte and nothing else (exact byte counts)
  *  greet           server-first: writes `220 greeting\n` at once, then echoes (SMTP/MySQL-like)
  */
 import net from 'node:net';
@@ -28,6 +29,9 @@ for (const { port, mode } of specs) {
       }
       case 'reset':
         s.once('data', () => s.resetAndDestroy());
+        return;
+      case 'raw':
+        s.pipe(s);
         return;
       case 'greet':
         s.write('220 greeting\n');

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { ConfigReloader } from '../../../src/config/reload';
 import { parseConfig } from '../../../src/config/loader';
 import { configDump } from '../../../src/admin/config-dump';
-import { describeApply } from '../../../src/cli/commands/run';
+import { describeApply } from '../../../src/sidecar/routing-state';
 import { request, startHarness, startUpstream } from '../../support/routing';
 
 type Up = Awaited<ReturnType<typeof startUpstream>>;
