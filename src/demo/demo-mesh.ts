@@ -146,14 +146,24 @@ export class DemoMesh {
     }
   }
 
+  /** Per pod, how long each start-up phase took (ms): init, sidecar ready, app ready. */
+  readonly startup = new Map<string, { initMs: number; sidecarMs: number; appMs: number }>();
+
   private async startPod(p: MeshPod): Promise<void> {
+    const t0 = Date.now();
+    const phase = { initMs: 0, sidecarMs: 0, appMs: 0 };
+    this.startup.set(p.plan.name, phase);
     await p.pod.exec(process.execPath, [this.files.cli, 'init'], { env: podEnvironment(), timeoutMs: 30_000 });
-    const sidecar = this.spawnLogged(p, p.sidecarLog, [this.files.cli, 'run', '--config', p.configFile]);
+    phase.initMs = Date.now() - t0;
+    // One worker per sidecar: seven sidecars share the machine's cores (Istio's sidecars default to 2 threads).
+    const sidecar = this.spawnLogged(p, p.sidecarLog, [this.files.cli, 'run', '--config', p.configFile, '--concurrency', '1']);
     await waitForLog(p.sidecarLog, /listening inbound/, sidecar, `the sidecar of ${p.plan.name}`);
+    phase.sidecarMs = Date.now() - t0 - phase.initMs;
     const app = p.plan.app;
     if (!app || !p.appLog) return;
     const proc = this.spawnLogged(p, p.appLog, [this.files.cli, 'exec', '--', process.execPath, this.files.app, app.role, app.version, String(app.port)]);
     await waitForLog(p.appLog, /listening/, proc, `${app.role} ${app.version} in ${p.plan.name}`);
+    phase.appMs = Date.now() - t0 - phase.initMs - phase.sidecarMs;
   }
 
   /** Stops every process, removes the namespaces, hosts files, capture state and the run directory. */

@@ -174,7 +174,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       conntrack: partial.conntrack,
       conntrackLoaded: partial.conntrackLoaded,
       metrics: partial.metrics,
-      timings: { setupMs, trafficMs, walkthroughMs, teardownMs, totalMs: Date.now() - t0 },
+      timings: { setupMs, trafficMs, walkthroughMs, teardownMs, totalMs: Date.now() - t0, startup: Object.fromEntries(mesh.startup) },
       kept: o.keep,
       ...(left ? { leftBehind: left } : {}),
     };

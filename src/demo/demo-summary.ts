@@ -58,6 +58,8 @@ export interface DemoSummary {
     readonly walkthroughMs: number;
     readonly teardownMs: number;
     readonly totalMs: number;
+    /** Per pod: `sidelane init`, then until the sidecar listens, then until the app listens. */
+    readonly startup: Record<string, { readonly initMs: number; readonly sidecarMs: number; readonly appMs: number }>;
   };
   readonly kept: boolean;
   /** After teardown (absent when kept): what was still there. Empty lists mean nothing was left behind. */

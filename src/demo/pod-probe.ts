@@ -19,7 +19,7 @@ export interface HttpAnswer {
  * GET from inside the pod with Node's fetch, in a plain process (no connect() hook: an outbound connection from
  * it is captured by the pod's TPROXY fallback, if at all).
  */
-export async function httpGet(pod: Pod, url: string, timeoutMs = 3000): Promise<HttpAnswer> {
+export async function httpGet(pod: Pod, url: string, timeoutMs = 15_000): Promise<HttpAnswer> {
   const script = `const t0 = performance.now();
 fetch(process.argv[1], { signal: AbortSignal.timeout(${timeoutMs}) })
   .then(async (r) => ({ status: r.status, body: await r.text() }))

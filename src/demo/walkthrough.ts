@@ -28,6 +28,20 @@ export interface TrafficOptions {
 type Routes = NonNullable<ConfigInput['routes']>;
 type Summary = Omit<DemoSummary, 'version' | 'ok' | 'problems' | 'mesh' | 'timings' | 'kept' | 'leftBehind'>;
 
+/** Runs the tasks at most `n` at a time; results in order. */
+export async function inBatches<T>(n: number, tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, worker));
+  return out;
+}
+
 export class Walkthrough {
   private readonly reviewsHost: string;
   private readonly ratingsHost: string;
@@ -154,16 +168,17 @@ export class Walkthrough {
       ratingsEndpoints: ['proxy-config', 'endpoints', '--cluster', ratingsCluster],
       reviewsClusters: ['proxy-config', 'clusters', '--fqdn', this.reviewsHost],
     } as const;
-    const [capture, listeners, routes, ratingsClusters, ratingsEndpoints, reviewsClusters, counted, metrics] = await Promise.all([
-      this.view(productpage, views.capture),
-      this.view(productpage, views.listeners),
-      this.view(caller, views.routes),
-      this.view(caller, views.ratingsClusters),
-      this.view(caller, views.ratingsEndpoints),
-      this.view(productpage, views.reviewsClusters),
-      this.sidecarCounted(productpage),
-      this.readMetrics(),
+    // A few at a time: each view is a Node process starting up, and the sidecars share the same cores.
+    const [capture, listeners, routes, ratingsClusters, ratingsEndpoints, reviewsClusters] = await inBatches(3, [
+      () => this.view(productpage, views.capture),
+      () => this.view(productpage, views.listeners),
+      () => this.view(caller, views.routes),
+      () => this.view(caller, views.ratingsClusters),
+      () => this.view(caller, views.ratingsEndpoints),
+      () => this.view(productpage, views.reviewsClusters),
     ]);
+    const counted = await this.sidecarCounted(productpage);
+    const metrics = await this.readMetrics();
     // Last, after every other probe: conntrack in every pod.
     const readings = new Map<string, ConntrackReading>(await Promise.all([...mesh.pods.values()].map(async (p) => [p.plan.name, await conntrack(p.pod)] as const)));
 
@@ -319,14 +334,14 @@ export class Walkthrough {
 
   private async readMetrics(): Promise<{ source: 'prometheus' | 'admin-clusters'; counters: DemoSummary['metrics']['counters']; samples: Map<string, Sample[]> }> {
     const pods = [...this.mesh.pods.values()];
-    const texts = await Promise.all(pods.map((p) => httpGet(p.pod, `http://${p.plan.ipv4}:15090/stats/prometheus`)));
+    const texts = await inBatches(4, pods.map((p) => () => httpGet(p.pod, `http://${p.plan.ipv4}:15090/stats/prometheus`)));
     const counters: { pod: string; metric: string; labels: Record<string, string>; value: number }[] = [];
     const samples = new Map<string, Sample[]>();
     if (texts.every((t) => t.status === 200)) {
       pods.forEach((p, i) => samples.set(p.plan.name, parsePrometheusText(texts[i]!.body)));
       for (const p of pods) {
         const s = samples.get(p.plan.name)!;
-        for (const x of sumBy(s, 'istio_requests_total', ['reporter', 'source_workload', 'destination_service', 'destination_version', 'response_code'])) {
+        for (const x of sumBy(s, 'istio_requests_total', ['reporter', 'source_workload', 'destination_workload', 'destination_service', 'destination_version', 'response_code'])) {
           counters.push({ pod: p.plan.name, metric: x.name, labels: { ...x.labels }, value: x.value });
         }
         for (const x of sumBy(s, 'sidelane_capture_connections_total', ['direction', 'capture'])) {
@@ -349,20 +364,31 @@ export class Walkthrough {
   }
 
   private showMetrics(m: Awaited<ReturnType<Walkthrough['readMetrics']>>): void {
-    const { report } = this;
+    const { report, mesh } = this;
     report.step(8, STEPS, 'Key metrics');
     if (m.source === 'prometheus') {
+      const pp = mesh.podFor('productpage');
+      const ratings = mesh.podFor('ratings');
+      const requests = (pod: string, reporter: string) =>
+        m.counters.filter((c) => c.pod === pod && c.metric === 'istio_requests_total' && c.labels.reporter === reporter);
       report.para(
-        'Every sidecar serves Istio\'s standard metrics on :15090/stats/prometheus (on the pod address; never captured). ' +
-          'istio_requests_total as reported by the calling side (reporter="source") — the split again, and who called ratings:',
+        "Every sidecar serves Istio's standard metrics on its pod address, port 15090 (never captured), with Istio's " +
+          "labels. productpage's sidecar, reporting as the caller (reporter=\"source\"): the split once more, as a " +
+          'dashboard would show it —',
       );
-      const rows = m.counters
-        .filter((c) => c.metric === 'istio_requests_total' && c.labels.reporter === 'source' && c.labels.source_workload !== undefined)
-        .map((c) => [c.pod, c.labels.destination_service ?? '', c.labels.destination_version ?? '', c.labels.response_code ?? '', String(c.value)]);
-      report.command(`ip netns exec <pod> curl -s http://<pod-ip>:15090/stats/prometheus | grep istio_requests_total`);
-      report.table(['REPORTED BY', 'DESTINATION_SERVICE', 'VERSION', 'CODE', 'REQUESTS'], rows);
+      report.command(`ip netns exec ${pp.pod.netns} curl -s http://${pp.plan.ipv4}:15090/stats/prometheus | grep '^istio_requests_total'     # summed`);
+      report.table(
+        ['SOURCE_WORKLOAD', 'DESTINATION_SERVICE', 'DESTINATION_VERSION', 'RESPONSE_CODE', 'REQUESTS'],
+        requests(pp.plan.name, 'source').map((c) => [c.labels.source_workload ?? '', c.labels.destination_service ?? '', c.labels.destination_version ?? '', c.labels.response_code ?? '', String(c.value)]),
+      );
       report.line();
-      report.para('sidelane_capture_connections_total: how each connection reached a sidecar (the hook, or TPROXY):');
+      report.para("ratings' sidecar, reporting as the server (reporter=\"destination\"): who called ratings —");
+      report.table(
+        ['SOURCE_WORKLOAD', 'DESTINATION_WORKLOAD', 'RESPONSE_CODE', 'REQUESTS'],
+        requests(ratings.plan.name, 'destination').map((c) => [c.labels.source_workload ?? '', c.labels.destination_workload ?? '', c.labels.response_code ?? '', String(c.value)]),
+      );
+      report.line();
+      report.para('sidelane_capture_connections_total: how the connections reached each sidecar — the connect() hook, or TPROXY:');
       const cap = m.counters.filter((c) => c.metric === 'sidelane_capture_connections_total' && c.value > 0);
       report.table(['POD', 'DIRECTION', 'CAPTURED BY', 'CONNECTIONS'], cap.map((c) => [c.pod, c.labels.direction ?? '', c.labels.capture ?? '', String(c.value)]));
       return;
@@ -382,11 +408,11 @@ export class Walkthrough {
     report.table(['SIDECAR OF', 'CLUSTER', 'REQUESTS', 'CONNECTIONS'], rows);
   }
 
-  private showConntrack(readings: ReadonlyMap<string, ConntrackReading>, m: { counters: DemoSummary['metrics']['counters'] }): Record<string, number> {
+  private showConntrack(readings: ReadonlyMap<string, ConntrackReading>, m: DemoSummary['metrics']): Record<string, number> {
     const { report } = this;
     report.step(9, STEPS, 'conntrack: nf_conntrack_count in every pod');
     const loaded = [...readings.values()].every((r) => r.loaded);
-    const connections = m.counters.filter((c) => c.metric === 'upstream_cx_total' || c.metric === 'sidelane_capture_connections_total').reduce((s, c) => s + c.value, 0);
+    const connections = m.counters.filter((c) => c.metric === (m.source === 'prometheus' ? 'sidelane_capture_connections_total' : 'upstream_cx_total')).reduce((s, c) => s + c.value, 0);
     report.table(
       ['POD', 'NF_CONNTRACK_COUNT'],
       [...readings.entries()].map(([pod, r]) => [pod, r.loaded ? String(r.count) : 'conntrack not loaded']),
@@ -395,7 +421,7 @@ export class Walkthrough {
     const zero = [...readings.values()].every((r) => r.count === 0);
     report.para(
       (zero
-        ? `Zero everywhere${connections ? `, after ${connections} proxied connections` : ''}. `
+        ? `Zero everywhere${connections ? `, after ${connections} connections through the sidecars` : ''}. `
         : 'NOT zero: some connection was tracked. ') +
         'None of sidelane\'s rules needs conntrack (no NAT, no --ctstate, no CONNMARK), and the captured flows are ' +
         'marked notrack, so the kernel keeps no state for them. Istio\'s REDIRECT capture keeps one entry per ' +
