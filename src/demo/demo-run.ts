@@ -14,7 +14,7 @@ import { demoFiles, type DemoFiles } from './demo-files';
 import { DemoMesh } from './demo-mesh';
 import type { DemoSummary } from './demo-summary';
 import { demoRunBase, writeRecord, type DemoRecord } from './kept-demos';
-import { mergeManifests, readManifest, type MeshManifest } from './kube-manifest';
+import { mergeManifests, readManifest, selects, type MeshManifest } from './kube-manifest';
 import { meshRoutes } from './mesh-config';
 import { planMesh, type MeshPlan } from './mesh-plan';
 import { Report } from './report';
@@ -79,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       manifest,
       plan,
       runBase: o.runBase ?? demoRunBase(),
-      progress: () => {},
+      progress: (line) => report.line(`  ${line}`),
       created: (lab, dir) => {
         // Recorded from the start: if this process dies without cleaning up, `sidelane demo --down` finds the mesh.
         const record: DemoRecord = { version: 1, id: lab.id, dir, pid: process.pid, createdAt: new Date().toISOString(), kept: false };
@@ -163,7 +163,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         services: plan.services.map((s) => ({
           host: s.fqdn,
           vip: s.vip,
-          endpoints: plan.pods.filter((p) => p.deployment && Object.keys(s.service.selector).length > 0 && Object.entries(s.service.selector).every(([k, v]) => p.deployment!.labels[k] === v)).map((p) => p.ipv4),
+          endpoints: plan.pods.filter((p) => p.deployment && selects(s.service.selector, p.deployment.labels)).map((p) => p.ipv4),
         })),
       },
       requests: all,

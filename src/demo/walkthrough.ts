@@ -9,6 +9,7 @@ import { SidelaneError } from '../errors';
 import type { InstalledRule, CaptureView } from '../capture/inspection';
 import type { DemoMesh, MeshPod } from './demo-mesh';
 import type { DemoSummary, SplitSummary } from './demo-summary';
+import { selects } from './kube-manifest';
 import type { ConfigInput } from './mesh-config';
 import { clusterStatuses, conntrack, httpGet, type ConntrackReading } from './pod-probe';
 import { parsePrometheusText, sumBy, type Sample } from './prometheus-text';
@@ -60,7 +61,7 @@ export class Walkthrough {
   /** The FQDN of the Service that selects the pods running `role`. */
   private serviceOf(role: string): string {
     const labels = this.mesh.podFor(role).plan.deployment!.labels;
-    const s = this.mesh.plan.services.find((x) => Object.keys(x.service.selector).length > 0 && Object.entries(x.service.selector).every(([k, v]) => labels[k] === v));
+    const s = this.mesh.plan.services.find((x) => selects(x.service.selector, labels));
     if (!s) throw new SidelaneError('SIDELANE_ERR_DEMO', `no Service selects the ${role} pods`);
     return s.fqdn;
   }
@@ -88,7 +89,7 @@ export class Walkthrough {
         '`version` labels become subsets, and the VirtualService becomes routes.',
     );
     const vipOf = (p: MeshPod): string =>
-      mesh.plan.services.filter((s) => p.plan.deployment && Object.entries(s.service.selector).every(([k, v]) => p.plan.deployment!.labels[k] === v)).map((s) => `${s.service.name} ${s.vip}`).join(', ') || '-';
+      mesh.plan.services.filter((s) => p.plan.deployment && selects(s.service.selector, p.plan.deployment.labels)).map((s) => `${s.service.name} ${s.vip}`).join(', ') || '-';
     report.table(
       ['POD', 'ADDRESS', 'RUNS', 'SERVICE VIP'],
       [...mesh.pods.values()].map((p) => [p.plan.name, p.plan.ipv4, p.plan.app ? `${p.plan.app.role} ${p.plan.app.version}` : 'the browser (requests only)', vipOf(p)]),

@@ -17,6 +17,11 @@ interface DemoFlags {
   json?: string;
 }
 
+/** One clear line and exit 1 without root, before anything is loaded or created. */
+function requireRoot(message: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new SidelaneError('SIDELANE_ERR_DEMO', message);
+}
+
 /** How a reader re-runs sidelane: the bin name when this process was started as it, else node + the script. */
 function sidelaneInvocation(): string {
   const script = process.argv[1] ?? '';
@@ -38,9 +43,8 @@ export function registerDemo(program: Command): void {
       if (flags.down) {
         if (flags.keep) throw new UsageError('--down: expected on its own (it removes kept meshes), not with --keep');
         // Loaded on use: every other command starts without the demo's modules.
-        const { assertRoot } = await import('../../netns/lab.js');
+        requireRoot('demo --down needs root: it removes network namespaces and the processes in them');
         const { demoRunBase, listRecords, removable, removeDemo } = await import('../../demo/kept-demos.js');
-        assertRoot('sidelane demo --down');
         const only = typeof flags.down === 'string' ? flags.down : undefined;
         const records = listRecords().filter((r) => only === undefined || r.id === only);
         if (only !== undefined && records.length === 0) throw new SidelaneError('SIDELANE_ERR_DEMO', `--down: no demo mesh ${only} on this machine (see ${demoRunBase()})`);
@@ -60,6 +64,7 @@ export function registerDemo(program: Command): void {
       const requests = parseCount('--requests', flags.requests, 1, 100_000);
       const jasonRequests = flags.jasonRequests !== undefined ? parseCount('--jason-requests', flags.jasonRequests, 0, 100_000) : Math.max(10, Math.round(requests / 10));
       const concurrency = parseCount('--concurrency', flags.concurrency, 1, 256);
+      requireRoot('demo needs root: it creates network namespaces and installs capture rules in them (run it with sudo)');
       const toStdout = flags.json === '-';
       const out = toStdout ? process.stderr : process.stdout;
       const { runDemo } = await import('../../demo/demo-run.js');
