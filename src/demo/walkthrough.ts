@@ -117,14 +117,14 @@ export class Walkthrough {
     report.para(
       `From the client pod, ${o.requests} requests to ${PRODUCT_URL} and ${o.jasonRequests} more signed in as jason ` +
         `(productpage passes the user on as the \`end-user\` header), ${o.concurrency} keep-alive connections, through ` +
-        '`sidelane exec` (the hook). Each request crosses up to four pods and six sidecar listeners:',
+        '`sidelane exec` (the hook). The path of one request:',
     );
     report.block(
       [
-        'client app ─hook→ client sidecar :15001 ─→ productpage pod: TPROXY → sidecar :15006 → productpage app',
-        'productpage app ─hook→ its sidecar :15001 ─→ details pod  (:15006 → details app)',
-        '                                         └→ reviews-v1|v2|v3 pod (:15006 → reviews app)',
-        'reviews v2/v3 app ─hook→ its sidecar :15001 ─→ ratings pod (:15006 → ratings app)',
+        'client ──hook──▶ client sidecar :15001 ──TPROXY──▶ productpage sidecar :15006 ──▶ productpage app',
+        'productpage app ──hook──▶ its sidecar :15001 ──TPROXY──▶ details sidecar :15006 ──▶ details app',
+        '                                             └──TPROXY──▶ reviews-v1|v2|v3 sidecar :15006 ──▶ reviews app',
+        'reviews v2|v3 app ──hook──▶ its sidecar :15001 ──TPROXY──▶ ratings sidecar :15006 ──▶ ratings app',
       ].join('\n'),
     );
     const all = [...outcomes, ...jason];
@@ -132,7 +132,10 @@ export class Walkthrough {
     const ms50 = percentile(all.map((x) => x.ms), 50).toFixed(1);
     const ms99 = percentile(all.map((x) => x.ms), 99).toFixed(1);
     report.line();
-    report.para(`${ok}/${all.length} requests succeeded (every answer had details, reviews and — from v2/v3 — ratings); latency p50 ${ms50} ms, p99 ${ms99} ms.`);
+    report.para(
+      `${ok}/${all.length} requests succeeded (every answer had details, reviews and — from v2/v3 — ratings); latency ` +
+        `p50 ${ms50} ms, p99 ${ms99} ms (seven sidecars, six apps and the client share this machine's cores).`,
+    );
     const failures = all.filter((x) => !x.ok);
     for (const f of failures.slice(0, 5)) report.para(`  - failed: ${f.error ?? f.status}`);
     report.para(
