@@ -23,6 +23,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { names: ['exec'], load: () => (require('./exec') as typeof import('./exec')).registerExec },
   { names: ['hook-path'], load: () => (require('./hook-path') as typeof import('./hook-path')).registerHookPath },
   { names: ['inject'], load: () => (require('./inject') as typeof import('./inject')).registerInject },
+  { names: ['bench'], load: () => (require('./bench') as typeof import('./bench')).registerBench },
   { names: ['demo'], load: () => (require('./demo') as typeof import('./demo')).registerDemo },
   { names: ['version'], load: () => (require('./version') as typeof import('./version')).registerVersion },
 ];

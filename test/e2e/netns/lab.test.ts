@@ -14,8 +14,11 @@ test('a lab gives pods on a bridge (v4 and v6), names through hosts, and removes
     const b = await lab.addPod('b');
     lab.setHosts({ 'svc-b': b.ipv4 });
     netnsNames = [a.netns, b.netns, lab.nodeNetns];
-    const server = b.spawn('python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_INET6);s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0);s.bind(("::",7000));s.listen()\nwhile True:\n  c,_=s.accept();c.sendall(b"pong");c.close()']);
-    await new Promise((r) => setTimeout(r, 400));
+    const server = b.spawn('python3', ['-u', '-c', 'import socket,sys\ns=socket.socket(socket.AF_INET6);s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0);s.bind(("::",7000));s.listen();print("listening")\nwhile True:\n  c,_=s.accept();c.sendall(b"pong");c.close()']);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the test server did not start')), 10_000);
+      server.stdout?.on('data', (d: Buffer) => d.toString().includes('listening') && (clearTimeout(timer), resolve()));
+    });
     const v4 = await a.sh('python3 -c "import socket;s=socket.create_connection((\'svc-b\',7000),2);print(s.recv(10).decode())"');
     assert.equal(v4.stdout.trim(), 'pong');
     const v6 = await a.sh(`python3 -c "import socket;s=socket.create_connection(('${b.ipv6}',7000),2);print(s.recv(10).decode())"`);
