@@ -34,7 +34,13 @@ function ensureBuilt() {
   const nativeSrc = Math.max(newest(path.join(root, 'native'), ['.c', '.cc', '.h']), mtime(path.join(root, 'binding.gyp')));
   if (!fs.existsSync(path.join(root, 'build', 'Makefile'))) run(bin('node-gyp'), ['rebuild']);
   else if (Math.min(mtime(addon), mtime(hook)) < nativeSrc) run(bin('node-gyp'), ['build']);
-  run(bin('tsc'), ['-p', '.']);
+  // TypeScript: compile only when a source is newer than the newest compiled file (tsc rewrites every output).
+  const tsSources = Math.max(
+    ...['src', 'test', 'scripts'].map((d) => newest(path.join(root, d), ['.ts'])),
+    mtime(path.join(root, 'tsconfig.json')),
+    mtime(path.join(root, 'package.json')),
+  );
+  if (newest(path.join(root, 'dist'), ['.js']) < tsSources) run(bin('tsc'), ['-p', '.']);
 }
 
 module.exports = { ensureBuilt };

@@ -10,6 +10,8 @@ const PACKAGES = {
     'golang-go', 'nginx-light', 'openjdk-17-jdk-headless', 'gcc', 'libc6-dev', 'haproxy', 'wrk', 'nghttp2-client',
     'iperf3', 'libcap2-bin', 'socat', 'python3-prometheus-client',
   ],
+  // `sidelane demo`: namespaces, a capture backend, and curl for the commands it prints.
+  demo: ['iproute2', 'nftables', 'libnftables1', 'iptables', 'curl', 'procps'],
 };
 
 function missing(pkgs) {

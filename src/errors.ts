@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'SIDELANE_ERR_UPSTREAM_TIMEOUT'
   | 'SIDELANE_ERR_NO_HEALTHY_UPSTREAM'
   | 'SIDELANE_ERR_NETNS'
-  | 'SIDELANE_ERR_ADMIN';
+  | 'SIDELANE_ERR_ADMIN'
+  | 'SIDELANE_ERR_BENCH'
+  | 'SIDELANE_ERR_DEMO';
 
 export interface ErrorContext {
   readonly [key: string]: unknown;

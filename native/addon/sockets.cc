@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -239,37 +240,68 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
     ThrowInvalid(env, "connect: sourceAddress does not parse for its family");
     return env.Undefined();
   }
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ThrowErrno(env, errno, "socket", "creating an upstream socket");
-    return env.Undefined();
-  }
-  const char* failed = nullptr;
   uint32_t mark = MarkOption(o);
-  int one = 1;
-  if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) failed = "setsockopt(SO_MARK)";
-  if (!failed && BoolOption(o, "noDelay") && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-    failed = "setsockopt(TCP_NODELAY)";
-  if (!failed && bind_source) {
-    if (BoolOption(o, "transparent") && SetTransparent(fd, family) != 0)
-      failed = family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
-    // Choose the source port at connect() time, from the full 4-tuple, so thousands of connections from one
-    // client address do not exhaust the ephemeral range (the kernel would otherwise reserve it at bind()).
-    if (!failed && IntOption(o, "sourcePort", 0) == 0)
-      setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    if (!failed && bind(fd, reinterpret_cast<sockaddr*>(&src.storage), src.len) != 0) failed = "bind";
-  }
-  if (failed) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, err, failed, ("connecting to " + address).c_str());
-    return env.Undefined();
+  bool transparent = BoolOption(o, "transparent");
+  bool no_delay = BoolOption(o, "noDelay");
+  int port_min = IntOption(o, "sourcePortMin", 0);
+  int port_max = IntOption(o, "sourcePortMax", 0);
+  bool pick_port = bind_source && IntOption(o, "sourcePort", 0) == 0 && port_min > 0 && port_max >= port_min;
+  // With a source port range, the proxy picks the port itself (random, retried on a 4-tuple clash): a spoofed
+  // client address must not get a port the client may itself use next, or the client's next connection would
+  // collide with the proxy's leg to the app (DESIGN 3.2). The kernel would pick from the shared ephemeral range.
+  int attempts = pick_port ? 64 : 1;
+  int fd = -1;
+  int rc = -1;
+  for (int attempt = 0; attempt < attempts; attempt++) {
+    fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      ThrowErrno(env, errno, "socket", "creating an upstream socket");
+      return env.Undefined();
+    }
+    const char* failed = nullptr;
+    int one = 1;
+    if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) failed = "setsockopt(SO_MARK)";
+    if (!failed && no_delay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+      failed = "setsockopt(TCP_NODELAY)";
+    if (!failed && bind_source) {
+      if (transparent && SetTransparent(fd, family) != 0)
+        failed = family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+      if (!failed && pick_port) {
+        // Several legs may share one spoofed address and port towards different destinations.
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        uint16_t port = static_cast<uint16_t>(port_min + static_cast<int>(random() % (port_max - port_min + 1)));
+        if (family == 4) reinterpret_cast<sockaddr_in*>(&src.storage)->sin_port = htons(port);
+        else reinterpret_cast<sockaddr_in6*>(&src.storage)->sin6_port = htons(port);
+      } else if (!failed && IntOption(o, "sourcePort", 0) == 0) {
+        // Choose the source port at connect() time, from the full 4-tuple, so thousands of connections from one
+        // client address do not exhaust the ephemeral range (the kernel would otherwise reserve it at bind()).
+        setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      }
+      if (!failed && bind(fd, reinterpret_cast<sockaddr*>(&src.storage), src.len) != 0) {
+        if (pick_port && errno == EADDRINUSE && attempt + 1 < attempts) {
+          close(fd);
+          continue;
+        }
+        failed = "bind";
+      }
+    }
+    if (failed) {
+      int err = errno;
+      close(fd);
+      ThrowErrno(env, err, failed, ("connecting to " + address).c_str());
+      return env.Undefined();
+    }
+    do {
+      rc = connect(fd, reinterpret_cast<sockaddr*>(&dst.storage), dst.len);
+    } while (rc != 0 && errno == EINTR);
+    // The 4-tuple is taken (a chosen port already connected to this destination): try another port.
+    if (rc != 0 && errno == EADDRNOTAVAIL && pick_port && attempt + 1 < attempts) {
+      close(fd);
+      continue;
+    }
+    break;
   }
   Napi::Object result = Napi::Object::New(env);
-  int rc;
-  do {
-    rc = connect(fd, reinterpret_cast<sockaddr*>(&dst.storage), dst.len);
-  } while (rc != 0 && errno == EINTR);
   int err = rc == 0 ? 0 : errno;
   if (err == EINPROGRESS) {
     // Loopback (and other local) handshakes complete inside the connect() call's softirq, yet connect() still

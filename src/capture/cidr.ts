@@ -3,6 +3,7 @@
  * that reaches rule text has been parsed by us first and can never carry rule syntax.
  */
 import net from 'node:net';
+import { ipToOctets, octetsToIp } from '../transport/ip-octets';
 
 export type Family = 4 | 6;
 
@@ -32,59 +33,12 @@ export function parseCidr(text: string): Cidr | { error: string } {
   if (!Number.isInteger(prefix) || prefix > max || (m[2] !== undefined && /^0\d/.test(m[2]))) {
     return { error: `a prefix length 0-${max} for an IPv${family} address` };
   }
-  const bytes = family === 4 ? v4Bytes(addr) : v6Bytes(addr);
+  const bytes = ipToOctets(addr)!;
   for (let bit = prefix; bit < bytes.length * 8; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return { family, address: family === 4 ? bytes.join('.') : formatV6(bytes), prefix };
+  return { family, address: octetsToIp(bytes), prefix };
 }
 
 export function isCidr(v: Cidr | { error: string }): v is Cidr {
   return (v as Cidr).family !== undefined;
 }
 
-function v4Bytes(addr: string): number[] {
-  return addr.split('.').map(Number);
-}
-
-function v6Bytes(addr: string): number[] {
-  let text = addr;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const b = v4Bytes(v4[1]!);
-    text = text.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const bytes: number[] = [];
-  for (const g of groups) {
-    const n = Number.parseInt(g, 16);
-    bytes.push(n >> 8, n & 0xff);
-  }
-  return bytes;
-}
-
-/** RFC 5952 text: lowercase, leading zeros dropped, the longest run (>1) of zero groups as `::`. */
-function formatV6(bytes: readonly number[]): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}

@@ -86,8 +86,11 @@ export function buildTproxyRuleset(o: CaptureOptions, env: CaptureEnvironment): 
   const chains: Chain[] = [];
 
   // --- mangle PREROUTING: inbound TPROXY (3.1), the lo leg of outbound TPROXY (3.4), established flows (no conntrack).
+  // Not for a SYN: `socket --transparent` also finds the proxy's TIME_WAIT sockets, and a client reusing its port
+  // within 60 s would have its new SYN diverted into one (about a second lost per connection under churn); a SYN
+  // goes on to the TPROXY rule, whose target handles TIME_WAIT properly.
   const prerouting: Rule[] = [
-    rule([TCP, { kind: 'transparentSocket' }], { kind: 'jump', chain: 'DIVERT' }, "a packet for one of the proxy's transparent sockets (captured flow, reply to a source-preserving leg)"),
+    rule([TCP, { kind: 'notSyn' }, { kind: 'transparentSocket' }], { kind: 'jump', chain: 'DIVERT' }, "a packet (not a new SYN) for one of the proxy's transparent sockets (captured flow, reply to a source-preserving leg)"),
   ];
   if (outboundTproxy) {
     prerouting.push(

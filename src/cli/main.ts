@@ -7,7 +7,11 @@ import { Command, CommanderError } from 'commander';
 import { SidelaneError, describeError } from '../errors';
 import { COMMANDS } from './commands';
 
-export function buildProgram(): Command {
+/**
+ * The program with every command, or — when `argv` names one — with just that command (its help and errors are
+ * the same; only the other commands' modules are not loaded).
+ */
+export function buildProgram(argv?: readonly string[]): Command {
   const program = new Command();
   program
     .name('sidelane')
@@ -15,12 +19,14 @@ export function buildProgram(): Command {
     .option('--verbose', 'print error details (stack, context)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  const named = argv?.slice(2).find((a) => !a.startsWith('-'));
+  const only = COMMANDS.find((c) => named !== undefined && c.names.includes(named));
+  for (const entry of only ? [only] : COMMANDS) entry.load()(program);
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv as string[]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

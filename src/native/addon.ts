@@ -29,6 +29,9 @@ export interface ConnectOptions {
   readonly port: number;
   readonly sourceAddress?: string;
   readonly sourcePort?: number;
+  /** With sourceAddress and no sourcePort: choose the port from [sourcePortMin, sourcePortMax], retrying clashes. */
+  readonly sourcePortMin?: number;
+  readonly sourcePortMax?: number;
   readonly transparent?: boolean;
   readonly mark?: number;
   readonly noDelay?: boolean;

@@ -6,10 +6,12 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { FileStateStore } from '../capture/state';
 import { SidelaneError } from '../errors';
 import { ProcessRunner, type CommandResult, type RunOptions } from './command';
+import { killAll, netnsInode, pidsInNamespaces, signalAll, waitGone } from './namespace-processes';
 
 const runner = new ProcessRunner();
 
@@ -98,9 +100,16 @@ function installExitHook(): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       cleanupSync();
-      process.exit(130);
+      process.exit(128 + (osConstants.signals[sig] ?? 2));
     });
   }
+}
+
+/** What it takes to find a lab again from another process (`sidelane demo --down` removes a kept mesh). */
+export interface LabDescriptor {
+  readonly id: string;
+  readonly ipv6: boolean;
+  readonly pods: readonly { readonly name: string; readonly netns: string; readonly ipv4: string; readonly ipv6?: string }[];
 }
 
 export class Lab {
@@ -135,6 +144,70 @@ export class Lab {
       throw err;
     }
     return lab;
+  }
+
+  /**
+   * Rebuilds a lab from its descriptor, so that destroy() removes what another process left up. Its pods track no
+   * child processes: destroy() ends whatever runs inside their namespaces.
+   */
+  static attach(d: LabDescriptor): Lab {
+    const lab = new Lab(d.id, d.ipv6);
+    for (const p of d.pods) lab.pods.push(new Pod(lab, p.name, p.netns, p.ipv4, p.ipv6));
+    liveLabs.add(lab);
+    installExitHook();
+    return lab;
+  }
+
+  /**
+   * Finds a lab another process left behind by its id, from the namespaces named `<id>-*` (so even a lab whose
+   * creator was killed mid-way can be removed). Undefined when none of its namespaces exists.
+   */
+  static async find(id: string): Promise<Lab | undefined> {
+    const names = (await listNetns()).filter((n) => n.startsWith(`${id}-`));
+    if (names.length === 0) return undefined;
+    const pods = await Promise.all(
+      names
+        .filter((n) => n !== `${id}-node`)
+        .sort()
+        .map(async (netns) => {
+          const addrs = await runner.run('ip', ['-n', netns, '-j', 'addr', 'show', 'dev', 'eth0'], { allowFailure: true });
+          let ipv4 = '';
+          let ipv6: string | undefined;
+          try {
+            for (const a of (JSON.parse(addrs.stdout) as { addr_info?: { family: string; local: string; scope: string }[] }[])[0]?.addr_info ?? []) {
+              if (a.family === 'inet') ipv4 = a.local;
+              else if (a.family === 'inet6' && a.scope === 'global') ipv6 = a.local;
+            }
+          } catch {
+            // no eth0 (the pod was never completed): only its name matters for removal
+          }
+          return { name: netns.slice(id.length + 1), netns, ipv4, ...(ipv6 ? { ipv6 } : {}) };
+        }),
+    );
+    return Lab.attach({ id, ipv6: pods.some((p) => p.ipv6 !== undefined), pods });
+  }
+
+  describe(): LabDescriptor {
+    return {
+      id: this.id,
+      ipv6: this.ipv6,
+      pods: this.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ...(p.ipv6 ? { ipv6: p.ipv6 } : {}) })),
+    };
+  }
+
+  /**
+   * Leaves the lab up when this process exits (no exit-time cleanup); its processes should have been started
+   * detached, with their output in files. Returns the descriptor to attach() and destroy() it later.
+   */
+  keep(): LabDescriptor {
+    liveLabs.delete(this);
+    for (const pod of this.pods) for (const child of pod.processes) child.unref();
+    return this.describe();
+  }
+
+  /** Names of every namespace of the lab (pods, then the node). */
+  namespaces(): string[] {
+    return [...this.pods.map((p) => p.netns), this.nodeNetns];
   }
 
   /** Creates a pod namespace with eth0 on the bridge. */
@@ -212,12 +285,31 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     await Promise.all(this.pods.map((p) => p.killAll()));
+    await this.killStragglers();
     this.removeCaptureState();
-    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) {
+    for (const ns of this.namespaces()) {
       await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
     }
     this.removeHostFiles();
     liveLabs.delete(this);
+  }
+
+  private inodes(): Set<number> {
+    return new Set(this.namespaces().map(netnsInode).filter((i): i is number => i !== undefined));
+  }
+
+  /**
+   * Ends processes still inside the lab's namespaces that it did not start itself (an app forked by
+   * `sidelane exec`, anything started with `ip netns exec` by hand in a kept lab): SIGTERM, then SIGKILL after a
+   * grace period, and waits until they are gone.
+   */
+  private async killStragglers(graceMs = 1500): Promise<void> {
+    const pids = pidsInNamespaces(this.inodes());
+    if (pids.length === 0) return;
+    signalAll(pids, 'SIGTERM');
+    const left = await waitGone(pids, graceMs);
+    killAll(left);
+    await waitGone(left, 2000);
   }
 
   /** Synchronous variant for process-exit paths. */
@@ -225,10 +317,11 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const pod of this.pods) for (const child of pod.processes) child.kill('SIGKILL');
+    killAll(pidsInNamespaces(this.inodes()));
     this.removeCaptureState();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    for (const ns of [...this.pods.map((p) => p.netns), this.nodeNetns]) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of this.namespaces()) spawnSync('ip', ['netns', 'del', ns]);
     this.removeHostFiles();
   }
 }

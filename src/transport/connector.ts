@@ -11,7 +11,12 @@ import type { SocketAddress } from './address';
 export interface ConnectRequest {
   readonly target: SocketAddress;
   /** Bind to this source address first (transparent when not local). */
-  readonly source?: { readonly address: string; readonly port?: number };
+  readonly source?: {
+    readonly address: string;
+    readonly port?: number;
+    /** Pick the source port from this range (retrying on clashes) instead of the kernel's ephemeral range. */
+    readonly portRange?: { readonly min: number; readonly max: number };
+  };
   readonly transparent?: boolean;
   /** SO_MARK to set before the SYN (the bypass mark). */
   readonly mark?: number;
@@ -130,6 +135,7 @@ export class NativeConnector implements RawConnector {
         address: target.address,
         port: target.port,
         ...(request.source ? { sourceAddress: request.source.address, sourcePort: request.source.port ?? 0 } : {}),
+        ...(request.source?.portRange ? { sourcePortMin: request.source.portRange.min, sourcePortMax: request.source.portRange.max } : {}),
         transparent: request.transparent ?? false,
         mark: request.mark ?? 0,
         noDelay: true,

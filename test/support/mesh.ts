@@ -111,3 +111,6 @@ export async function execHooked(pod: Pod, command: readonly string[], hookArgs:
   if (r.code !== 0) throw new Error(`${command.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
+
+/** The Java client fixture (java.net.http.HttpClient), run as `java <file> URL`. */
+export const JAVA_CLIENT = path.join(REPO, 'test/fixtures/clients/Get.java');

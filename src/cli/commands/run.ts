@@ -81,7 +81,9 @@ export function registerRun(program: Command): void {
           proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout),
           dataPath: parseChoice('--data-path', flags.dataPath, DATA_PATHS),
         },
-        preserveSource: flags.preserveSource,
+        // Under REDIRECT the app's replies to a client address would leave the pod (no TPROXY reply rule, DESIGN
+        // 3.2): the baseline connects from 127.0.0.6 / ::6, as Istio does.
+        preserveSource: flags.preserveSource && flags.captureMode !== 'redirect',
         connectTimeoutMs: parseDuration('--connect-timeout', flags.connectTimeout),
         idleTimeoutMs: parseDuration('--idle-timeout', flags.idleTimeout),
         logLevel: parseChoice('--log-level', flags.logLevel, LOG_LEVELS) as LogLevel,

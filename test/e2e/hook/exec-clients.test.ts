@@ -6,12 +6,11 @@
  * destinations (198.18.50.x) exist only in the headers.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Pod } from '../../../src/netns/lab';
 import { withLab } from '../../support/netns';
+import { JAVA_CLIENT } from '../../support/mesh';
 
 const root = process.env.SIDELANE_ROOT ?? path.resolve(__dirname, '../../../..');
 const cli = path.join(root, 'dist/src/cli/main.js');
@@ -78,26 +77,10 @@ s.sendall(b'QUIT\\n')
 print(f.readline().decode())
 `;
 
-const JAVA = `
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-public class Get {
-  public static void main(String[] a) throws Exception {
-    HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    HttpResponse<String> r = c.send(HttpRequest.newBuilder(URI.create(a[0])).build(), HttpResponse.BodyHandlers.ofString());
-    System.out.println(r.body());
-  }
-}
-`;
 
 test('real clients under `sidelane exec` reach the outbound listener with the right PROXY v2 header', { timeout: 240_000 }, async (t) => {
   await withLab(t, { prefix: 'slhx' }, async (lab) => {
     const pod = await lab.addPod('client');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sidelane-exec-clients-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(path.join(dir, 'Get.java'), JAVA);
 
     const server = pod.spawn(process.execPath, [path.join(__dirname, 'header-echo-server.js'), '15001']);
     let serverOut = '';
@@ -131,7 +114,7 @@ test('real clients under `sidelane exec` reach the outbound listener with the ri
       expectCarried(await hooked(pod, [process.execPath, '-e', NODE_NET]), '[2001:db8:50::6]:8085', /^node/);
     });
     await t.test('Java java.net.http.HttpClient (NIO)', async () => {
-      expectCarried(await hooked(pod, ['java', path.join(dir, 'Get.java'), 'http://198.18.50.7:8086/']), '198.18.50.7:8086', /^java$/);
+      expectCarried(await hooked(pod, ['java', JAVA_CLIENT, 'http://198.18.50.7:8086/']), '198.18.50.7:8086', /^java$/);
     });
     await t.test('a server-first protocol: the greeting arrives although the client has sent nothing yet', async () => {
       const out = await hooked(pod, ['python3', '-c', SERVER_FIRST]);

@@ -158,3 +158,20 @@ except (ConnectionResetError, ConnectionRefusedError) as e:
     }
   });
 });
+
+test("source preservation: the proxy's legs to the app never take a port the client uses next", { timeout: 120_000 }, async (t) => {
+  await withLab(t, { prefix: 'inport' }, async (lab) => {
+    const client = await lab.addPod('client');
+    const server = await lab.addPod('server');
+    // Both pods' ephemeral ranges squeezed to the same 1,000 ports: a proxy that let the kernel pick its leg's port
+    // (from the server pod's range) would soon pick one the client is about to use for a new connection.
+    for (const pod of [client, server]) await pod.exec('sysctl', ['-qw', 'net.ipv4.ip_local_port_range=40000 40999']);
+    await init(server);
+    await startProxy(server);
+    await echoServer(server, [8080]);
+    // 900 connections: the client itself has 1,000 ports, each in TIME_WAIT for a minute after use.
+    const summary = await tcpLoad(client, { host: server.ipv4, port: 8080 }, 900, 20, 64);
+    assert.equal(summary.failed, 0, `failures: ${JSON.stringify(summary.errors)}`);
+    assert.deepEqual(Object.keys(summary.peers), [client.ipv4]);
+  });
+});

@@ -4,26 +4,10 @@
  * server's inbound TPROXY listener — with nf_conntrack_count 0 in both pods.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { withLab } from '../../support/netns';
-import { echoServer, execHooked, httpEcho, init, startProxy } from '../../support/mesh';
+import { echoServer, execHooked, httpEcho, init, JAVA_CLIENT, startProxy } from '../../support/mesh';
 
-const JAVA = `
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-public class Get {
-  public static void main(String[] a) throws Exception {
-    HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    HttpResponse<String> r = c.send(HttpRequest.newBuilder(URI.create(a[0])).build(), HttpResponse.BodyHandlers.ofString());
-    System.out.println(r.body());
-  }
-}
-`;
 
 test('real clients reach real servers through both sidecars (hook → outbound listener → inbound TPROXY)', { timeout: 240_000 }, async (t) => {
   await withLab(t, { prefix: 'obhook' }, async (lab) => {
@@ -36,9 +20,6 @@ test('real clients reach real servers through both sidecars (hook → outbound l
     }
     await httpEcho(server, ['8080:web']);
     await echoServer(server, ['2525:greet']);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sidelane-java-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(path.join(dir, 'Get.java'), JAVA);
 
     const seen = (out: string): { name: string; peer: string } => JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as { name: string; peer: string };
     const v4 = (out: string): void => assert.deepEqual(seen(out).peer, client.ipv4, `the server sees the client pod (${out.slice(0, 200)})`);
@@ -70,7 +51,7 @@ let out = ''; s.on('data', (d) => (out += d)); s.on('end', () => console.log(out
       v4(await execHooked(client, ['node', '-e', net]));
     });
     await t.test('Java java.net.http.HttpClient', async () => {
-      v4(await execHooked(client, ['java', path.join(dir, 'Get.java'), 'http://web.test:8080/java']));
+      v4(await execHooked(client, ['java', JAVA_CLIENT, 'http://web.test:8080/java']));
     });
     await t.test('a server-first protocol: the greeting arrives before the client sends anything', async () => {
       const script = `

@@ -69,7 +69,14 @@ test('ORIGINAL_DST: one endpoint per destination (and source when preserved); co
   assert.equal(c.pick(conn('10.1.2.3', 8080, '198.18.0.50'), undefined), a);
   const b = c.pick(conn('10.1.2.3', 8080, '198.18.0.51'), undefined)!;
   assert.notEqual(a, b);
-  assert.deepEqual(c.connectRequest(a), { target: a.address, source: { address: '198.18.0.50' }, transparent: true, mark: 0x53a, timeoutMs: 1000 });
+  assert.deepEqual(c.connectRequest(a), {
+    target: a.address,
+    // The client's own address, with a port below the ephemeral range (never one the client uses next).
+    source: { address: '198.18.0.50', portRange: { min: 1024, max: 32767 } },
+    transparent: true,
+    mark: 0x53a,
+    timeoutMs: 1000,
+  });
   const p = new Cluster(spec({ name: 'inbound|8080||', type: 'ORIGINAL_DST', endpoints: [], sourceMode: 'inbound-passthrough' }), deps);
   assert.equal(p.pick(conn('10.1.2.3'), undefined)!.source, '127.0.0.6');
   assert.equal(p.pick(conn('2001:db8::5'), undefined)!.source, '::6');
