@@ -55,12 +55,18 @@ export class Worker {
         outboundPort: o.outboundPort,
       },
     );
+    const peerViews = new WeakMap<object, { host: string; labels: Readonly<Record<string, string>> }>();
     this.metrics = new ProxyMetrics({
       workload: () => (this.state.hasConfig ? this.state.current.workload : undefined),
       peer: (address) => {
         const p = this.state.hasConfig ? this.state.current.snapshot.registry.peer(address) : undefined;
-        return p ? { host: p.service.host, labels: p.labels } : undefined;
+        if (p === undefined) return undefined;
+        // One object per registry entry: metrics remember label sets by it.
+        let view = peerViews.get(p);
+        if (view === undefined) peerViews.set(p, (view = { host: p.service.host, labels: p.labels }));
+        return view;
       },
+      generation: () => (this.state.hasConfig ? this.state.current : undefined),
       clusters: () => (this.state.hasConfig ? this.state.current.clusters.values() : []),
       activeConnections: () => this.sidecar.activeConnections(),
       meshCluster: settings.meshCluster,

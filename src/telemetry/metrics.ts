@@ -3,9 +3,11 @@
  * (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes,
  * istio_tcp_*), Envoy-named per-cluster upstream counters (envoy_cluster_*), and sidelane's own (capture path,
  * listener refusals, active connections, config reloads). Filled by subscribing to the data path's events and by
- * reading live cluster counters at scrape time — nothing here runs on the hot path itself. docs/metrics.md lists all.
+ * reading live cluster counters at scrape time. On the hot path an event costs a few Map lookups and additions: the
+ * Istio label sets are resolved once per distinct peer, service and flags and kept (series-metrics.ts), not hashed
+ * per event as prom-client would. docs/metrics.md lists all.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Cluster } from '../upstream/cluster';
 import type { ClusterStats } from '../upstream/cluster-stats';
 import {
@@ -19,6 +21,7 @@ import {
   type WorkloadIdentity,
 } from './events';
 import { identityFromLabels, identityFromWorkload, namespaceOfHost, serviceNameOfHost, UNKNOWN_PEER, type PeerIdentity } from './identity';
+import { SeriesCounter, SeriesHistogram, SeriesSet, type Series } from './series-metrics';
 
 export const ISTIO_LABELS = [
   'reporter',
@@ -45,7 +48,7 @@ export const ISTIO_LABELS = [
   'response_flags',
   'connection_security_policy',
 ] as const;
-const HTTP_LABELS = [...ISTIO_LABELS, 'response_code', 'grpc_response_status'] as const;
+export const HTTP_LABELS = [...ISTIO_LABELS, 'response_code', 'grpc_response_status'] as const;
 
 // Istio's default buckets (ms and bytes).
 const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
@@ -55,8 +58,13 @@ const BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 10000
 export interface MetricsSources {
   /** This proxy's workload (from the configuration). */
   workload(): WorkloadIdentity | undefined;
-  /** Labels of the endpoint at a peer address, if the registry knows it (inbound source_*). */
+  /**
+   * Labels of the endpoint at a peer address, if the registry knows it (inbound source_*). The same object for the
+   * same peer within one generation: label sets are remembered by it.
+   */
   peer(address: string): { readonly host: string; readonly labels: Readonly<Record<string, string>> } | undefined;
+  /** Changes whenever the workload or the registry may have (a reload): remembered label sets are recomputed. */
+  generation?(): unknown;
   /** The live clusters. */
   clusters(): Iterable<Cluster>;
   /** Downstream connections open right now, by direction. */
@@ -64,8 +72,6 @@ export interface MetricsSources {
   /** Name of the mesh cluster for source_cluster/destination_cluster (Istio's cluster id). */
   readonly meshCluster: string;
 }
-
-type Labels = Record<(typeof HTTP_LABELS)[number], string>;
 
 /** A counter-like metric computed at scrape time from the clusters' own counters (no double bookkeeping). */
 class ClusterStatMetric {
@@ -110,32 +116,89 @@ const CLUSTER_STATS: readonly [keyof ClusterStats, 'counter' | 'gauge', string][
   ['outlier_detection_ejections_overflow', 'counter', 'ejections not done because of max ejection percent'],
 ];
 
+// Slots of the Istio series (series-metrics.ts): counters and histograms share one label set per series.
+const TCP_OPENED = 0;
+const TCP_CLOSED = 1;
+const TCP_SENT = 2;
+const TCP_RECEIVED = 3;
+const HTTP_REQUESTS = 0;
+const HTTP_DURATION = 0;
+const HTTP_REQUEST_BYTES = 1;
+const HTTP_RESPONSE_BYTES = 2;
+
+/** Stands for "no value" in the memo's keys (Map keys must be defined to share one entry). */
+const NONE = Symbol('none');
+
+/** Nested maps from the values a label set is computed from to its Series: a few Map lookups per event. */
+class SeriesMemo {
+  private root = new Map<unknown, unknown>();
+
+  get(keys: readonly unknown[], create: () => Series): Series {
+    let m = this.root;
+    for (let i = 0; i < keys.length - 1; i++) {
+      const k = keys[i] ?? NONE;
+      let next = m.get(k) as Map<unknown, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        m.set(k, next);
+      }
+      m = next;
+    }
+    const last = keys[keys.length - 1] ?? NONE;
+    let s = m.get(last) as Series | undefined;
+    if (s === undefined) {
+      s = create();
+      m.set(last, s);
+    }
+    return s;
+  }
+
+  clear(): void {
+    this.root = new Map();
+  }
+}
+
+/** A SeriesSet that never holds two series with the same labels (the memo may be rebuilt after a reload). */
+class UniqueSeries {
+  private readonly byLabels = new Map<string, Series>();
+  constructor(readonly set: SeriesSet) {}
+
+  of(labels: Readonly<Record<string, string>>): Series {
+    const key = Object.values(labels).join('\u0000');
+    let s = this.byLabels.get(key);
+    if (s === undefined) {
+      s = this.set.create(labels);
+      this.byLabels.set(key, s);
+    }
+    return s;
+  }
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<string>;
-  private readonly duration: Histogram<string>;
-  private readonly requestBytes: Histogram<string>;
-  private readonly responseBytes: Histogram<string>;
-  private readonly tcpOpened: Counter<string>;
-  private readonly tcpClosed: Counter<string>;
-  private readonly tcpSent: Counter<string>;
-  private readonly tcpReceived: Counter<string>;
-  private readonly accepted: Counter<string>;
+  private readonly tcp = new UniqueSeries(new SeriesSet(4, 0));
+  private readonly http = new UniqueSeries(new SeriesSet(1, 3));
+  private readonly capture = new UniqueSeries(new SeriesSet(1, 0));
+  private readonly memo = new SeriesMemo();
+  /** What the memo's label sets were computed under (the routing generation): a reload starts a new memo. */
+  private memoGeneration: unknown = NONE;
+  private self: PeerIdentity = UNKNOWN_PEER;
   private readonly refused: Counter<string>;
   private readonly reloads: Counter<string>;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly sources: MetricsSources) {
     const r = this.registry;
-    this.requests = new Counter({ name: 'istio_requests_total', help: 'HTTP requests proxied (Istio standard metric)', labelNames: HTTP_LABELS, registers: [r] });
-    this.duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'HTTP request duration in ms', labelNames: HTTP_LABELS, buckets: DURATION_BUCKETS, registers: [r] });
-    this.requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'HTTP request body sizes', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers: [r] });
-    this.responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'HTTP response body sizes', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers: [r] });
-    this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames: ISTIO_LABELS, registers: [r] });
-    this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: ISTIO_LABELS, registers: [r] });
-    this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'bytes sent to the downstream (response direction) on TCP connections, counted at close', labelNames: ISTIO_LABELS, registers: [r] });
-    this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'bytes received from the downstream (request direction) on TCP connections, counted at close', labelNames: ISTIO_LABELS, registers: [r] });
-    this.accepted = new Counter({ name: 'sidelane_capture_connections_total', help: 'connections accepted on a captured listener, by capture path (hook, tproxy, redirect)', labelNames: ['direction', 'capture'], registers: [r] });
+    const reg = (m: SeriesCounter | SeriesHistogram): void => r.registerMetric(m as never);
+    reg(new SeriesCounter('istio_requests_total', 'HTTP requests proxied (Istio standard metric)', this.http.set, HTTP_REQUESTS));
+    reg(new SeriesHistogram('istio_request_duration_milliseconds', 'HTTP request duration in ms', DURATION_BUCKETS, this.http.set, HTTP_DURATION));
+    reg(new SeriesHistogram('istio_request_bytes', 'HTTP request body sizes', BYTES_BUCKETS, this.http.set, HTTP_REQUEST_BYTES));
+    reg(new SeriesHistogram('istio_response_bytes', 'HTTP response body sizes', BYTES_BUCKETS, this.http.set, HTTP_RESPONSE_BYTES));
+    reg(new SeriesCounter('istio_tcp_connections_opened_total', 'TCP connections opened', this.tcp.set, TCP_OPENED));
+    reg(new SeriesCounter('istio_tcp_connections_closed_total', 'TCP connections closed', this.tcp.set, TCP_CLOSED));
+    reg(new SeriesCounter('istio_tcp_sent_bytes_total', 'bytes sent to the downstream (response direction) on TCP connections, counted at close', this.tcp.set, TCP_SENT));
+    reg(new SeriesCounter('istio_tcp_received_bytes_total', 'bytes received from the downstream (request direction) on TCP connections, counted at close', this.tcp.set, TCP_RECEIVED));
+    reg(new SeriesCounter('sidelane_capture_connections_total', 'connections accepted on a captured listener, by capture path (hook, tproxy, redirect)', this.capture.set, 0));
     this.refused = new Counter({ name: 'sidelane_listener_refused_total', help: 'connections refused by a listener before routing (bad or missing PROXY v2 header, direct connections to a listener port, draining, fd exhaustion)', labelNames: ['listener', 'reason'], registers: [r] });
     this.reloads = new Counter({ name: 'sidelane_config_reloads_total', help: 'configuration applications by result', labelNames: ['result', 'trigger'], registers: [r] });
     const sources_ = sources;
@@ -164,9 +227,9 @@ export class ProxyMetrics {
       this.unsubscribe.push(() => channel.unsubscribe(fn));
     };
     on(channels.httpRequest, (e: HttpRequestEvent) => this.onHttp(e));
-    on(channels.tcpOpen, (e: TcpOpenEvent) => this.tcpOpened.inc(this.tcpLabels(e, '-')));
+    on(channels.tcpOpen, (e: TcpOpenEvent) => this.tcpSeries(e, '-').inc(TCP_OPENED));
     on(channels.tcpClose, (e: TcpCloseEvent) => this.onTcpClose(e));
-    on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.accepted.inc({ direction: e.direction, capture: e.capture }));
+    on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.onAccepted(e));
     on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }, e.count ?? 1));
     on(channels.configReload, (e: ConfigReloadEvent) => this.reloads.inc({ result: e.ok ? 'applied' : 'refused', trigger: e.trigger }));
   }
@@ -176,23 +239,31 @@ export class ProxyMetrics {
     this.unsubscribe.length = 0;
   }
 
+  /** The memo is valid for one routing generation (workload and registry); a reload starts a new one. */
+  private checkGeneration(): void {
+    const g = this.sources.generation?.() ?? this.sources.workload();
+    if (g === this.memoGeneration) return;
+    this.memoGeneration = g;
+    this.memo.clear();
+    this.self = identityFromWorkload(this.sources.workload());
+  }
+
   /** Istio labels: reporter, this side from the workload, the other side from the registry. */
   private labels(
     direction: 'inbound' | 'outbound',
-    clientAddress: string,
+    peer: { readonly host: string; readonly labels: Readonly<Record<string, string>> } | undefined,
     destinationService: string | undefined,
     upstreamLabels: Readonly<Record<string, string>> | undefined,
     protocol: string,
     flags: string,
   ): Record<(typeof ISTIO_LABELS)[number], string> {
-    const self = identityFromWorkload(this.sources.workload());
+    const self = this.self;
     let source: PeerIdentity;
     let destination: PeerIdentity;
     if (direction === 'outbound') {
       source = self;
       destination = upstreamLabels || destinationService ? identityFromLabels(upstreamLabels, destinationService) : UNKNOWN_PEER;
     } else {
-      const peer = this.sources.peer(clientAddress);
       source = peer ? identityFromLabels(peer.labels, peer.host) : UNKNOWN_PEER;
       destination = self;
     }
@@ -225,25 +296,41 @@ export class ProxyMetrics {
     };
   }
 
-  private tcpLabels(e: TcpOpenEvent | TcpCloseEvent, flags: string): Record<string, string> {
-    return this.labels(e.conn.direction, e.conn.client.address, e.destinationService, e.upstreamLabels, 'tcp', flags);
+  /** The series of a TCP event: resolved from what its labels depend on, built only the first time. */
+  private tcpSeries(e: TcpOpenEvent | TcpCloseEvent, flags: string): Series {
+    this.checkGeneration();
+    const { direction } = e.conn;
+    const peer = direction === 'inbound' ? this.sources.peer(e.conn.client.address) : undefined;
+    const keys = [direction, direction === 'inbound' ? peer : e.upstreamLabels, e.destinationService, flags];
+    return this.memo.get(keys, () => this.tcp.of(this.labels(direction, peer, e.destinationService, e.upstreamLabels, 'tcp', flags)));
   }
 
   private onTcpClose(e: TcpCloseEvent): void {
-    const labels = this.tcpLabels(e, e.responseFlags);
-    this.tcpClosed.inc(labels);
-    if (e.bytesSent > 0) this.tcpSent.inc(labels, e.bytesSent);
-    if (e.bytesReceived > 0) this.tcpReceived.inc(labels, e.bytesReceived);
+    const s = this.tcpSeries(e, e.responseFlags);
+    s.inc(TCP_CLOSED);
+    if (e.bytesSent > 0) s.inc(TCP_SENT, e.bytesSent);
+    if (e.bytesReceived > 0) s.inc(TCP_RECEIVED, e.bytesReceived);
     // A connection refused before its open was counted (UH, UO…) still counts as opened and closed, as Envoy does.
   }
 
   private onHttp(e: HttpRequestEvent): void {
-    const base = this.labels(e.conn.direction, e.conn.client.address, e.destinationService ?? hostOf(e.authority), e.upstreamLabels, 'http', e.responseFlags);
-    const labels: Labels = { ...base, response_code: String(e.responseCode), grpc_response_status: '' };
-    this.requests.inc(labels);
-    this.duration.observe(labels, e.durationMs);
-    this.requestBytes.observe(labels, e.requestBytes);
-    this.responseBytes.observe(labels, e.responseBytes);
+    this.checkGeneration();
+    const { direction } = e.conn;
+    const service = e.destinationService ?? hostOf(e.authority);
+    const peer = direction === 'inbound' ? this.sources.peer(e.conn.client.address) : undefined;
+    const keys = ['http', direction, direction === 'inbound' ? peer : e.upstreamLabels, service, e.responseFlags, e.responseCode];
+    const s = this.memo.get(keys, () => {
+      const base = this.labels(direction, peer, service, e.upstreamLabels, 'http', e.responseFlags);
+      return this.http.of({ ...base, response_code: String(e.responseCode), grpc_response_status: '' });
+    });
+    s.inc(HTTP_REQUESTS);
+    s.observe(HTTP_DURATION, DURATION_BUCKETS, e.durationMs);
+    s.observe(HTTP_REQUEST_BYTES, BYTES_BUCKETS, e.requestBytes);
+    s.observe(HTTP_RESPONSE_BYTES, BYTES_BUCKETS, e.responseBytes);
+  }
+
+  private onAccepted(e: ConnectionAcceptedEvent): void {
+    this.memo.get(['capture', e.direction, e.capture], () => this.capture.of({ direction: e.direction, capture: e.capture })).inc(0);
   }
 }
 
