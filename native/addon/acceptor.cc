@@ -160,35 +160,50 @@ bool IsLoopback(const sockaddr_storage& ss) {
 // On kHeaderPending, *needed says how many bytes must be queued before trying again makes sense.
 HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32_t* length, uint32_t* needed) {
   *needed = 16;
-  uint8_t fixed[16];
+  // One peek of up to `max` bytes tells everything (signature, version, declared length, completeness); a second
+  // read consumes exactly the header when it is all there. Two syscalls per hooked connection.
+  size_t at = out->size();
+  out->resize(at + max);
+  uint8_t* peek = out->data() + at;
   ssize_t n;
   do {
-    n = recv(fd, fixed, sizeof(fixed), MSG_PEEK | MSG_DONTWAIT);
+    n = recv(fd, peek, max, MSG_PEEK | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? kHeaderPending : kHeaderClosed;
-  if (n == 0) return kHeaderClosed;
-  size_t sig = static_cast<size_t>(n) < sizeof(kSignature) ? static_cast<size_t>(n) : sizeof(kSignature);
-  if (std::memcmp(fixed, kSignature, sig) != 0) return kHeaderMalformed;
-  if (n >= 13 && (fixed[12] >> 4) != 2) return kHeaderMalformed;
-  if (n < 16) return kHeaderPending;
-  uint32_t total = 16u + ((static_cast<uint32_t>(fixed[14]) << 8) | fixed[15]);
-  if (total > max) return kHeaderOversized;
-  *needed = total;
-  size_t at = out->size();
-  out->resize(at + total);
-  do {
-    n = recv(fd, out->data() + at, total, MSG_PEEK | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(total)) {
+  HeaderStatus status = kHeaderPending;
+  uint32_t total = 0;
+  if (n < 0) {
+    status = (errno == EAGAIN || errno == EWOULDBLOCK) ? kHeaderPending : kHeaderClosed;
+  } else if (n == 0) {
+    status = kHeaderClosed;
+  } else {
+    size_t sig = static_cast<size_t>(n) < sizeof(kSignature) ? static_cast<size_t>(n) : sizeof(kSignature);
+    if (std::memcmp(peek, kSignature, sig) != 0) {
+      status = kHeaderMalformed;
+    } else if (n >= 13 && (peek[12] >> 4) != 2) {
+      status = kHeaderMalformed;
+    } else if (n >= 16) {
+      total = 16u + ((static_cast<uint32_t>(peek[14]) << 8) | peek[15]);
+      if (total > max) {
+        status = kHeaderOversized;
+      } else {
+        *needed = total;
+        if (static_cast<uint32_t>(n) >= total) status = kHeaderComplete;
+      }
+    }
+  }
+  if (status != kHeaderComplete) {
     out->resize(at);
-    return kHeaderPending;
+    return status;
   }
   // Everything is in the queue and only this thread reads the socket: this takes exactly the header.
-  n = recv(fd, out->data() + at, total, MSG_DONTWAIT);
+  do {
+    n = recv(fd, peek, total, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(total)) {
     out->resize(at);
     return kHeaderClosed;
   }
+  out->resize(at + total);
   *length = total;
   return kHeaderComplete;
 }

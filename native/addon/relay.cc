@@ -542,7 +542,9 @@ void Worker::Fail(Relay* r, int side, int err) {
 void Worker::Finish(Relay* r, EndCode end) {
   if (r->done) return;
   r->done = true;
-  for (int side = kDown; side <= kUp; ++side) epoll_ctl(epfd_, EPOLL_CTL_DEL, r->fd[side], nullptr);
+  // No EPOLL_CTL_DEL: closing the fd (the relay holds the only reference) removes it from the epoll set, and
+  // events already fetched for it are skipped (done) until the relay is freed after this round. Two syscalls less
+  // per connection.
   switch (end) {
     case kClosed:
     case kIdleTimeout:

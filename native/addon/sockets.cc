@@ -216,36 +216,25 @@ Napi::Value SetConnectCallback(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// connect({family, address, port, sourceAddress?, sourcePort?, transparent, mark, noDelay}) ->
-//   {fd, errno}: errno 0 = connected already, EINPROGRESS = completion arrives through the callback.
-Napi::Value Connect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) {
-    ThrowInvalid(env, "connect expects an options object");
-    return env.Undefined();
-  }
-  Napi::Object o = info[0].As<Napi::Object>();
-  int family = IntOption(o, "family", 4);
-  std::string address = o.Get("address").ToString().Utf8Value();
+struct ConnectArgs {
+  int family = 4;
   SockAddr dst;
-  if (!ParseAddress(family, address, IntOption(o, "port", 0), &dst)) {
-    ThrowInvalid(env, "connect: address does not parse for its family");
-    return env.Undefined();
-  }
+  bool bind_source = false;
   SockAddr src;
-  bool bind_source = o.Get("sourceAddress").IsString();
-  if (bind_source &&
-      !ParseAddress(family, o.Get("sourceAddress").As<Napi::String>().Utf8Value(), IntOption(o, "sourcePort", 0),
-                    &src)) {
-    ThrowInvalid(env, "connect: sourceAddress does not parse for its family");
-    return env.Undefined();
-  }
-  uint32_t mark = MarkOption(o);
-  bool transparent = BoolOption(o, "transparent");
-  bool no_delay = BoolOption(o, "noDelay");
-  int port_min = IntOption(o, "sourcePortMin", 0);
-  int port_max = IntOption(o, "sourcePortMax", 0);
-  bool pick_port = bind_source && IntOption(o, "sourcePort", 0) == 0 && port_min > 0 && port_max >= port_min;
+  int source_port = 0;
+  int port_min = 0;
+  int port_max = 0;
+  uint32_t mark = 0;
+  bool transparent = false;
+  bool no_delay = false;
+};
+
+// Opens, marks, binds and connects a non-blocking socket. Returns the fd with *err = 0 (connected), EINPROGRESS
+// (the completion arrives through the callback) or another errno (the fd is closed, -1 returned). A failure before
+// connect() (socket, setsockopt, bind) throws and returns -2.
+int StartConnect(Napi::Env env, const ConnectArgs& a, const std::string& address, int* err_out) {
+  SockAddr src = a.src;
+  bool pick_port = a.bind_source && a.source_port == 0 && a.port_min > 0 && a.port_max >= a.port_min;
   // With a source port range, the proxy picks the port itself (random, retried on a 4-tuple clash): a spoofed
   // client address must not get a port the client may itself use next, or the client's next connection would
   // collide with the proxy's leg to the app (DESIGN 3.2). The kernel would pick from the shared ephemeral range.
@@ -253,31 +242,31 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   int fd = -1;
   int rc = -1;
   for (int attempt = 0; attempt < attempts; attempt++) {
-    fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(a.family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       ThrowErrno(env, errno, "socket", "creating an upstream socket");
-      return env.Undefined();
+      return -2;
     }
     const char* failed = nullptr;
     int one = 1;
-    if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) failed = "setsockopt(SO_MARK)";
-    if (!failed && no_delay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+    if (a.mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &a.mark, sizeof(a.mark)) != 0) failed = "setsockopt(SO_MARK)";
+    if (!failed && a.no_delay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
       failed = "setsockopt(TCP_NODELAY)";
-    if (!failed && bind_source) {
-      if (transparent && SetTransparent(fd, family) != 0)
-        failed = family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+    if (!failed && a.bind_source) {
+      if (a.transparent && SetTransparent(fd, a.family) != 0)
+        failed = a.family == 6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
       if (!failed && pick_port) {
         // Several legs may share one spoofed address and port towards different destinations.
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        uint16_t port = static_cast<uint16_t>(port_min + static_cast<int>(random() % (port_max - port_min + 1)));
-        if (family == 4) reinterpret_cast<sockaddr_in*>(&src.storage)->sin_port = htons(port);
+        uint16_t port = static_cast<uint16_t>(a.port_min + static_cast<int>(random() % (a.port_max - a.port_min + 1)));
+        if (a.family == 4) reinterpret_cast<sockaddr_in*>(&src.storage)->sin_port = htons(port);
         else reinterpret_cast<sockaddr_in6*>(&src.storage)->sin6_port = htons(port);
-      } else if (!failed && IntOption(o, "sourcePort", 0) == 0) {
+      } else if (!failed && a.source_port == 0) {
         // Choose the source port at connect() time, from the full 4-tuple, so thousands of connections from one
         // client address do not exhaust the ephemeral range (the kernel would otherwise reserve it at bind()).
         setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
       }
-      if (!failed && bind(fd, reinterpret_cast<sockaddr*>(&src.storage), src.len) != 0) {
+      if (!failed && bind(fd, reinterpret_cast<const sockaddr*>(&src.storage), src.len) != 0) {
         if (pick_port && errno == EADDRINUSE && attempt + 1 < attempts) {
           close(fd);
           continue;
@@ -289,10 +278,10 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
       int err = errno;
       close(fd);
       ThrowErrno(env, err, failed, ("connecting to " + address).c_str());
-      return env.Undefined();
+      return -2;
     }
     do {
-      rc = connect(fd, reinterpret_cast<sockaddr*>(&dst.storage), dst.len);
+      rc = connect(fd, reinterpret_cast<const sockaddr*>(&a.dst.storage), a.dst.len);
     } while (rc != 0 && errno == EINTR);
     // The 4-tuple is taken (a chosen port already connected to this destination): try another port.
     if (rc != 0 && errno == EADDRNOTAVAIL && pick_port && attempt + 1 < attempts) {
@@ -301,7 +290,6 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
     }
     break;
   }
-  Napi::Object result = Napi::Object::New(env);
   int err = rc == 0 ? 0 : errno;
   if (err == EINPROGRESS) {
     // Loopback (and other local) handshakes complete inside the connect() call's softirq, yet connect() still
@@ -316,7 +304,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   if (err == EINPROGRESS && g_loop == nullptr) {
     close(fd);
     ThrowInvalid(env, "connect: setConnectCallback must be called first");
-    return env.Undefined();
+    return -2;
   }
   if (err == EINPROGRESS) {
     auto* p = new PendingConnect();
@@ -328,17 +316,90 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
       delete p;
       close(fd);
       ThrowErrno(env, -uv_err, "uv_poll_start", "waiting for an upstream connect");
-      return env.Undefined();
+      return -2;
     }
     State()->pending[fd] = p;
   } else if (err != 0) {
     close(fd);
     fd = -1;
   }
+  *err_out = err;
+  return fd;
+}
+
+// connect({family, address, port, sourceAddress?, sourcePort?, sourcePortMin?, sourcePortMax?, transparent, mark,
+// noDelay}) -> {fd, errno, code?}: errno 0 = connected already, EINPROGRESS = completion arrives through the callback.
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowInvalid(env, "connect expects an options object");
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  ConnectArgs a;
+  a.family = IntOption(o, "family", 4);
+  std::string address = o.Get("address").ToString().Utf8Value();
+  if (!ParseAddress(a.family, address, IntOption(o, "port", 0), &a.dst)) {
+    ThrowInvalid(env, "connect: address does not parse for its family");
+    return env.Undefined();
+  }
+  a.bind_source = o.Get("sourceAddress").IsString();
+  a.source_port = IntOption(o, "sourcePort", 0);
+  if (a.bind_source &&
+      !ParseAddress(a.family, o.Get("sourceAddress").As<Napi::String>().Utf8Value(), a.source_port, &a.src)) {
+    ThrowInvalid(env, "connect: sourceAddress does not parse for its family");
+    return env.Undefined();
+  }
+  a.mark = MarkOption(o);
+  a.transparent = BoolOption(o, "transparent");
+  a.no_delay = BoolOption(o, "noDelay");
+  a.port_min = IntOption(o, "sourcePortMin", 0);
+  a.port_max = IntOption(o, "sourcePortMax", 0);
+  int err = 0;
+  int fd = StartConnect(env, a, address, &err);
+  if (fd == -2) return env.Undefined();
+  Napi::Object result = Napi::Object::New(env);
   result.Set("fd", fd);
   result.Set("errno", err);
   if (err != 0 && err != EINPROGRESS) result.Set("code", ErrnoName(err));
   return result;
+}
+
+// connectTo(family, address, port, sourceAddress|null, sourcePort, sourcePortMin, sourcePortMax, flags, mark) -> n:
+// the per-connection form of connect() — positional arguments and a number back, so no object is built or read on
+// either side. n >= 0: fd = n >> 1, pending (EINPROGRESS) when n & 1; n < 0: failed with errno -n. flags: 1
+// transparent, 2 TCP_NODELAY.
+Napi::Value ConnectTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 9 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber()) {
+    ThrowInvalid(env, "connectTo expects (family, address, port, sourceAddress, sourcePort, min, max, flags, mark)");
+    return env.Undefined();
+  }
+  ConnectArgs a;
+  a.family = info[0].As<Napi::Number>().Int32Value();
+  std::string address = info[1].As<Napi::String>().Utf8Value();
+  if (!ParseAddress(a.family, address, info[2].As<Napi::Number>().Int32Value(), &a.dst)) {
+    ThrowInvalid(env, "connectTo: address does not parse for its family");
+    return env.Undefined();
+  }
+  a.source_port = info[4].As<Napi::Number>().Int32Value();
+  a.bind_source = info[3].IsString();
+  if (a.bind_source && !ParseAddress(a.family, info[3].As<Napi::String>().Utf8Value(), a.source_port, &a.src)) {
+    ThrowInvalid(env, "connectTo: sourceAddress does not parse for its family");
+    return env.Undefined();
+  }
+  a.port_min = info[5].As<Napi::Number>().Int32Value();
+  a.port_max = info[6].As<Napi::Number>().Int32Value();
+  int flags = info[7].As<Napi::Number>().Int32Value();
+  a.transparent = (flags & 1) != 0;
+  a.no_delay = (flags & 2) != 0;
+  a.mark = info[8].As<Napi::Number>().Uint32Value();
+  int err = 0;
+  int fd = StartConnect(env, a, address, &err);
+  if (fd == -2) return env.Undefined();
+  if (err == 0) return Napi::Number::New(env, fd * 2);
+  if (err == EINPROGRESS) return Napi::Number::New(env, fd * 2 + 1);
+  return Napi::Number::New(env, -err);
 }
 
 // cancelConnect(fd): abandon a pending connect (timeout, downstream gone). The fd is closed; no callback follows.
@@ -453,6 +514,7 @@ Napi::Value PeerReset(const Napi::CallbackInfo& info) {
 void InitSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("listen", Napi::Function::New(env, Listen, "listen"));
   exports.Set("connect", Napi::Function::New(env, Connect, "connect"));
+  exports.Set("connectTo", Napi::Function::New(env, ConnectTo, "connectTo"));
   exports.Set("setConnectCallback", Napi::Function::New(env, SetConnectCallback, "setConnectCallback"));
   exports.Set("cancelConnect", Napi::Function::New(env, CancelConnect, "cancelConnect"));
   exports.Set("pendingConnects", Napi::Function::New(env, PendingConnects, "pendingConnects"));

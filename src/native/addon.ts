@@ -124,6 +124,21 @@ export interface SidelaneAddon {
   setErrorClass(cls: new (message: string, props: never) => Error): void;
   listen(options: ListenOptions): number;
   connect(options: ConnectOptions): ConnectStart;
+  /**
+   * connect() for the hot path: positional arguments, a number back. n >= 0: fd n >> 1, still connecting when
+   * n & 1 (completion through the connect callback); n < 0: failed with errno -n. flags: 1 transparent, 2 TCP_NODELAY.
+   */
+  connectTo(
+    family: 4 | 6,
+    address: string,
+    port: number,
+    sourceAddress: string | null,
+    sourcePort: number,
+    sourcePortMin: number,
+    sourcePortMax: number,
+    flags: number,
+    mark: number,
+  ): number;
   setConnectCallback(cb: (fd: number, errno: number) => void): void;
   cancelConnect(fd: number): boolean;
   pendingConnects(): number;

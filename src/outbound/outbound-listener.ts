@@ -10,7 +10,7 @@ import { addon } from '../native/addon';
 import { isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
 import { CapturedListener, type CapturedListenerOptions, type Incoming } from '../transport/captured-listener';
 import type { CallerIdentity } from '../transport/downstream';
-import { ProxyHeaderDecoder, type ProxyDecodeResult, type ProxyHeader } from '../transport/proxy-protocol';
+import { decodeProxyHeader, ProxyHeaderDecoder, type DecodeLimits, type ProxyDecodeResult, type ProxyHeader } from '../transport/proxy-protocol';
 
 export interface OutboundListenerOptions extends CapturedListenerOptions {
   readonly headerTimeoutMs: number;
@@ -20,9 +20,11 @@ export interface OutboundListenerOptions extends CapturedListenerOptions {
 
 export class OutboundListener extends CapturedListener {
   private localAddresses = new Set<string>();
+  private readonly limits: DecodeLimits;
 
   constructor(private readonly options: OutboundListenerOptions) {
     super('outbound', options);
+    this.limits = { maxHeaderBytes: options.maxHeaderBytes };
   }
 
   override async start(): Promise<void> {
@@ -79,7 +81,7 @@ export class OutboundListener extends CapturedListener {
     const framing = c.proxyHeader;
     if (framing?.status === 'complete') {
       // Native framing consumed exactly the header; the codec decodes it (and may still find it invalid).
-      const r = new ProxyHeaderDecoder({ maxHeaderBytes: this.options.maxHeaderBytes }).push(framing.bytes);
+      const r = decodeProxyHeader(framing.bytes, this.limits);
       return this.settleHeader(c, r.status === 'needs-more' ? undefined : r, undefined, undefined);
     }
     if (framing?.status === 'timeout') return this.refuse(c, 'proxy_header_timeout');
@@ -89,7 +91,7 @@ export class OutboundListener extends CapturedListener {
   }
 
   private readHeader(c: Incoming, socket: net.Socket): void {
-    const decoder = new ProxyHeaderDecoder({ maxHeaderBytes: this.options.maxHeaderBytes });
+    const decoder = new ProxyHeaderDecoder(this.limits);
     let settled = false;
     this.waiting.add(socket);
     const timer = setTimeout(() => settle(undefined, 'timeout'), this.options.headerTimeoutMs);
@@ -121,8 +123,7 @@ export class OutboundListener extends CapturedListener {
     }
     const { header } = r;
     if (header.command !== 'PROXY' || header.endpoints.kind !== 'inet') return this.refuse(c, 'proxy_header_not_inet_proxy');
-    const dst = header.endpoints.destination;
-    this.dispatch(c, origDst(dst.address, dst.port), 'hook', callerOf(header), r.rest.length ? r.rest : undefined, socket);
+    this.dispatch(c, header.endpoints.destination, 'hook', callerOf(header), r.rest.length ? r.rest : undefined, socket);
   }
 }
 

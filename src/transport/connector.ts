@@ -4,6 +4,7 @@
  * (IP_TRANSPARENT + bind, for source preservation) from the very first SYN; the plain connector is Node's own.
  */
 import net from 'node:net';
+import os from 'node:os';
 import { addon } from '../native/addon';
 import { SidelaneError, SystemError } from '../errors';
 import type { SocketAddress } from './address';
@@ -42,11 +43,8 @@ export class UpstreamConnectError extends SidelaneError {
   }
 }
 
-const EINPROGRESS = 115;
-const ERRNO_NAMES: Record<number, string> = {
-  110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 101: 'ENETUNREACH', 104: 'ECONNRESET',
-  99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 105: 'ENOBUFS', 1: 'EPERM', 13: 'EACCES',
-};
+/** errno number → name (ECONNREFUSED…), from the platform's own table. */
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** Told once how a raw connect ended: the connected fd (err undefined), or -1 and the error. */
 export type RawConnectDone<C> = (fd: number, err: UpstreamConnectError | undefined, context: C) => void;
@@ -78,7 +76,7 @@ class PendingConnect {
 }
 
 function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
 // The addon reports completions to one callback per process, keyed by fd: the pending connects of every
@@ -97,9 +95,11 @@ function completed(fd: number, errno: number): void {
 
 /** Opens sockets through the native addon; completion arrives on the event loop, never blocking it. */
 export class NativeConnector implements RawConnector {
+  private readonly native = addon();
+
   constructor() {
     if (!callbackSet) {
-      addon().setConnectCallback(completed);
+      this.native.setConnectCallback(completed);
       callbackSet = true;
     }
   }
@@ -128,30 +128,32 @@ export class NativeConnector implements RawConnector {
       onDone(-1, new UpstreamConnectError(target, 'ABORTED'), context);
       return -1;
     }
-    let start;
+    const source = request.source;
+    let n: number;
     try {
-      start = addon().connect({
-        family: target.family,
-        address: target.address,
-        port: target.port,
-        ...(request.source ? { sourceAddress: request.source.address, sourcePort: request.source.port ?? 0 } : {}),
-        ...(request.source?.portRange ? { sourcePortMin: request.source.portRange.min, sourcePortMax: request.source.portRange.max } : {}),
-        transparent: request.transparent ?? false,
-        mark: request.mark ?? 0,
-        noDelay: true,
-      });
+      n = this.native.connectTo(
+        target.family,
+        target.address,
+        target.port,
+        source ? source.address : null,
+        source?.port ?? 0,
+        source?.portRange?.min ?? 0,
+        source?.portRange?.max ?? 0,
+        (request.transparent ? 1 : 0) | 2,
+        request.mark ?? 0,
+      );
     } catch (err) {
       const reason = err instanceof SystemError ? err.errnoName : 'ERROR';
       onDone(-1, new UpstreamConnectError(target, reason, err instanceof Error ? err.message : String(err)), context);
       return -1;
     }
-    const fd = start.fd;
-    if (start.errno === 0) {
-      onDone(fd, undefined, context);
+    if (n < 0) {
+      onDone(-1, new UpstreamConnectError(target, errnoName(-n)), context);
       return -1;
     }
-    if (start.errno !== EINPROGRESS) {
-      onDone(-1, new UpstreamConnectError(target, start.code ?? errnoName(start.errno)), context);
+    const fd = n >> 1;
+    if ((n & 1) === 0) {
+      onDone(fd, undefined, context);
       return -1;
     }
     const p = new PendingConnect(fd, request, context, onDone as RawConnectDone<unknown>);

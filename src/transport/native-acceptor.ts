@@ -37,9 +37,9 @@ export interface AcceptedConnection {
   readonly local: SocketAddress;
   readonly remote: SocketAddress;
   /** SO_ORIGINAL_DST (REDIRECT baseline), when asked for and present. */
-  readonly origDst?: SocketAddress;
+  readonly origDst?: SocketAddress | undefined;
   /** Present when header framing applied to this connection. */
-  readonly proxyHeader?: ProxyHeaderFraming;
+  readonly proxyHeader?: ProxyHeaderFraming | undefined;
 }
 
 export interface NativeAcceptorOptions {
@@ -74,6 +74,17 @@ export interface NativeAcceptorStats extends AcceptorNativeStats {
 }
 
 const HEADER_MODES = { none: 0, loopback: 1, always: 2 } as const;
+
+class Accepted implements AcceptedConnection {
+  constructor(
+    readonly fd: number,
+    readonly family: Family,
+    readonly local: SocketAddress,
+    readonly remote: SocketAddress,
+    readonly origDst: SocketAddress | undefined,
+    readonly proxyHeader: ProxyHeaderFraming | undefined,
+  ) {}
+}
 
 function intOption(value: number | undefined, what: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -183,14 +194,11 @@ export class NativeAcceptor extends EventEmitter {
       } else if (status !== 'none') {
         proxyHeader = { status };
       }
-      const conn: AcceptedConnection = {
-        fd: meta[m]!,
-        family,
-        local: { address: addresses[a]!, port: meta[m + 2]!, family },
-        remote: { address: addresses[a + 1]!, port: meta[m + 3]!, family },
-        ...(origPort >= 0 ? { origDst: { address: addresses[a + 2]!, port: origPort, family: meta[m + 5] as Family } } : {}),
-        ...(proxyHeader ? { proxyHeader } : {}),
-      };
+      const local: SocketAddress = { address: addresses[a]!, port: meta[m + 2]!, family };
+      const remote: SocketAddress = { address: addresses[a + 1]!, port: meta[m + 3]!, family };
+      const orig: SocketAddress | undefined = origPort >= 0 ? { address: addresses[a + 2]!, port: origPort, family: meta[m + 5] as Family } : undefined;
+      // One fixed-shape object per connection (no spread of optional parts).
+      const conn = new Accepted(meta[m]!, family, local, remote, orig, proxyHeader);
       try {
         this.emit('connection', conn);
       } catch (err) {

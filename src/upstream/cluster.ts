@@ -201,7 +201,8 @@ export class Cluster {
 
   /** The connect request for a TCP connection or an HTTP pool connection to this endpoint. */
   connectRequest(ep: Endpoint): ConnectRequest {
-    return {
+    // One immutable object per endpoint: the connector keeps what it derives from it (no allocation per connection).
+    return (ep.connectRequest ??= {
       target: ep.address,
       ...(ep.source !== undefined
         ? {
@@ -211,7 +212,7 @@ export class Cluster {
         : {}),
       ...(this.deps.bypassMark ? { mark: this.deps.bypassMark } : {}),
       timeoutMs: this.spec.connectTimeoutMs,
-    };
+    });
   }
 
   /** The endpoint's HTTP pool, created on first use. */

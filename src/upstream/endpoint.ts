@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { endpointAddr, formatAddress, type EndpointAddr } from '../transport/address';
+import type { ConnectRequest } from '../transport/connector';
 import { EndpointStats } from './cluster-stats';
 
 export interface EndpointSpec {
@@ -33,6 +34,8 @@ export class Endpoint {
 
   /** The HTTP/1.1 keep-alive pool to this endpoint, created on first use. */
   pool: Dispatcher | undefined;
+  /** How its cluster connects to it (built on first use, then the same object for every connection). */
+  connectRequest: ConnectRequest | undefined;
   /** Removed from its cluster (or its cluster retired): close the pool once idle. */
   removed = false;
 
