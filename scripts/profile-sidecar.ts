@@ -8,6 +8,7 @@
  * profile (self time), grouped by script; the profiles stay in --out for Chrome DevTools / speedscope.
  *   sudo node dist/scripts/profile-sidecar.js --scenario churn [--seconds 5] [--connections 32] [--data-path js]
  *     [--concurrency 1] [--no-profile] [--perf] [--out DIR] [--top 40]
+ * --strace: count the sidecars' system calls per request or connection (strace -c; slows them down).
  * --perf: instead of V8's profiler, `perf record` the sidecar processes (all threads, kernel included; JIT frames
  * named through --perf-basic-prof) and print `perf report` by thread, shared object and symbol.
  */
@@ -141,7 +142,8 @@ async function main(): Promise<void> {
   const concurrency = arg('--concurrency', '1');
   const top = Number(arg('--top', '40'));
   const perf = has('--perf');
-  const profile = !has('--no-profile') && !perf;
+  const strace = has('--strace');
+  const profile = !has('--no-profile') && !perf && !strace;
   const out = path.resolve(arg('--out', path.join(os.tmpdir(), `sidelane-profile-${scenario}`)));
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -176,8 +178,17 @@ async function main(): Promise<void> {
     const recorder = perf
       ? spawn('perf', ['record', '-F', '499', '-g', '-o', perfFile, '-p', sidecars.flatMap((s) => [s.child.pid!, ...descendants(s.child.pid!)]).join(','), '--', 'sleep', String(seconds)], { stdio: 'ignore' })
       : undefined;
+    const traceFile = path.join(out, 'strace.txt');
+    const tracer = strace
+      ? spawn('strace', ['-c', '-f', '-o', traceFile, ...sidecars.flatMap((s) => descendants(s.child.pid!)).flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' })
+      : undefined;
+    if (tracer) await new Promise((res) => setTimeout(res, 500));
     const r = await client.exec(argv[0]!, argv.slice(1), { timeoutMs: seconds * 1000 + 30_000 });
     if (recorder) await new Promise((res) => recorder.once('exit', res));
+    if (tracer) {
+      tracer.kill('SIGINT');
+      await new Promise((res) => tracer.once('exit', res));
+    }
     const cpu = sidecars.map((s, i) => cpuSeconds(s.child.pid!) - before[i]!);
     const threadsAfter = sidecars.map((s) => threadCpu(s.child.pid!));
     const w = parseWrk(r.stdout);
@@ -194,6 +205,17 @@ async function main(): Promise<void> {
     }
     console.log(`${scenario} (${dataPath} data path, concurrency ${concurrency}): ${w.requestsPerSecond.toFixed(0)} ${unit}/s, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms, errors ${JSON.stringify(w.errors)}`);
     console.log(`sidecar CPU per ${unit}: client ${((cpu[0]! * 1e6) / w.requests).toFixed(0)} µs, server ${((cpu[1]! * 1e6) / w.requests).toFixed(0)} µs`);
+    if (strace) {
+      const per = (calls: number): string => (calls / w.requests).toFixed(2);
+      const lines = readFileSync(traceFile, 'utf8').split('\n').filter((l) => /^\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+/.test(l));
+      console.log(`system calls of both sidecars' workers per ${unit} (strace -c; calls / ${unit}, errors):`);
+      for (const l of lines) {
+        const f = l.trim().split(/\s+/);
+        const calls = Number(f[3]);
+        const errors = f.length > 5 ? Number(f[4]) : 0;
+        console.log(`  ${f[f.length - 1]!.padEnd(16)} ${per(calls).padStart(7)}${errors ? `  (${per(errors)} failed)` : ''}`);
+      }
+    }
     if (perf) {
       const report = spawnSync('perf', ['report', '-i', perfFile, '--no-children', '--sort', 'comm,dso', '--stdio', '-g', 'none', '--percent-limit', '0.5'], { encoding: 'utf8', maxBuffer: 64 << 20 });
       console.log(report.stdout.split('\n').filter((l) => l && !l.startsWith('#')).join('\n'));
