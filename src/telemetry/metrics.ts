@@ -13,6 +13,7 @@ import {
   type ConfigReloadEvent,
   type ConnectionAcceptedEvent,
   type HttpRequestEvent,
+  type FdExhaustedEvent,
   type ListenerRefusedEvent,
   type TcpCloseEvent,
   type TcpOpenEvent,
@@ -123,6 +124,7 @@ export class ProxyMetrics {
   private readonly accepted: Counter<string>;
   private readonly refused: Counter<string>;
   private readonly reloads: Counter<string>;
+  private readonly fdExhausted: Counter<string>;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly sources: MetricsSources) {
@@ -138,6 +140,7 @@ export class ProxyMetrics {
     this.accepted = new Counter({ name: 'sidelane_capture_connections_total', help: 'connections accepted on a captured listener, by capture path (hook, tproxy, redirect)', labelNames: ['direction', 'capture'], registers: [r] });
     this.refused = new Counter({ name: 'sidelane_listener_refused_total', help: 'connections refused by a listener before routing (bad or missing PROXY v2 header, direct connections to a listener port, draining, fd exhaustion)', labelNames: ['listener', 'reason'], registers: [r] });
     this.reloads = new Counter({ name: 'sidelane_config_reloads_total', help: 'configuration applications by result', labelNames: ['result', 'trigger'], registers: [r] });
+    this.fdExhausted = new Counter({ name: 'sidelane_fd_exhausted_total', help: 'connections refused because no file descriptor was left (EMFILE, ENFILE…), by where: accept (downstream) or connect (upstream)', labelNames: ['where'], registers: [r] });
     const sources_ = sources;
     new Gauge({
       name: 'sidelane_downstream_cx_active',
@@ -169,6 +172,7 @@ export class ProxyMetrics {
     on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.accepted.inc({ direction: e.direction, capture: e.capture }));
     on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }));
     on(channels.configReload, (e: ConfigReloadEvent) => this.reloads.inc({ result: e.ok ? 'applied' : 'refused', trigger: e.trigger }));
+    on(channels.fdExhausted, (e: FdExhaustedEvent) => this.fdExhausted.inc({ where: e.where }, e.refused));
   }
 
   close(): void {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { listenTransparent } from './listener';
 import { clientAddr, type OrigDstAddr } from './address';
 import { nextConnectionId, type CallerIdentity, type CaptureMethod, type ConnectionHandler, type Direction } from './downstream';
-import { publishConnectionAccepted, publishListenerRefused } from '../telemetry/events';
+import { FD_EXHAUSTION_CODES, publishConnectionAccepted, publishFdExhausted, publishListenerRefused } from '../telemetry/events';
 
 export interface CapturedListenerOptions {
   readonly port: number;
@@ -42,7 +42,19 @@ export abstract class CapturedListener {
         reusePort: this.base.reusePort,
         mark: this.base.bypassMark,
       });
+      // An accept() failure must never take the worker down (an 'error' without a listener throws). At the fd limit
+      // libuv accepts and closes the queued connections itself (its reserve-fd trick) and reports EMFILE here only
+      // when even that failed: count it, the listener keeps accepting once descriptors are free.
+      server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
       this.servers.push(server);
+    }
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? 'ERROR';
+    if (FD_EXHAUSTION_CODES.has(code)) {
+      publishFdExhausted({ where: 'accept', code, refused: 1, listener: this.direction });
+      publishListenerRefused({ listener: this.direction, reason: 'fd_exhausted' });
     }
   }
 

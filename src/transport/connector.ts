@@ -7,6 +7,7 @@ import net from 'node:net';
 import { addon } from '../native/addon';
 import { SidelaneError, SystemError } from '../errors';
 import type { SocketAddress } from './address';
+import { FD_EXHAUSTION_CODES, publishFdExhausted } from '../telemetry/events';
 
 export interface ConnectRequest {
   readonly target: SocketAddress;
@@ -92,6 +93,7 @@ export class NativeConnector implements Connector {
         });
       } catch (err) {
         const reason = err instanceof SystemError ? err.errnoName : 'ERROR';
+        if (FD_EXHAUSTION_CODES.has(reason)) publishFdExhausted({ where: 'connect', code: reason, refused: 1 });
         reject(new UpstreamConnectError(target, reason, err instanceof Error ? err.message : String(err)));
         return;
       }
