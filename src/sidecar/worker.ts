@@ -69,8 +69,9 @@ export class Worker {
     channels.fdExhausted.subscribe((e) => fdLog.note(e as FdExhaustedEvent));
     this.state.apply(config, source, 'startup');
     registerRoutingEndpoints(this.admin, this.state);
-    const outboundHttp = new HttpConnectionManager({ direction: 'outbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
-    const inboundHttp = new HttpConnectionManager({ direction: 'inbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
+    const httpOptions = { routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs, requestHeadersTimeoutMs: settings.requestHeadersTimeoutMs };
+    const outboundHttp = new HttpConnectionManager({ direction: 'outbound', ...httpOptions });
+    const inboundHttp = new HttpConnectionManager({ direction: 'inbound', ...httpOptions });
     this.http = [outboundHttp, inboundHttp];
     this.sidecar = new Sidecar(o, connector, {
       inbound: new InboundRouter(this.state, { connector, http: inboundHttp, random }),
