@@ -153,6 +153,12 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
     const existing = req.headers['x-request-id'];
     this.requestId = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
 
+    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+      // RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400 (Node's parser would do it silently).
+      this.drain = true;
+      this.localReply(400, '', ResponseFlag.DPE, 'missing_host_header');
+      return;
+    }
     // New requests see the newest configuration; a connection whose port is no longer HTTP finishes on the
     // configuration it was accepted with and is closed after this response (drained, as Envoy drains listeners).
     let snapshot = manager.routing.current;
@@ -470,6 +476,22 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
 
   // ------------------------------------------------------------------------------------------------ endings
 
+  /**
+   * The rest of the request could not be parsed (a bad chunk after good headers): the proxy answered 400 itself
+   * and closes; whatever the attempt had not yet sent upstream never will be.
+   */
+  downstreamProtocolError(status: number, details: string): void {
+    if (this.done) return;
+    this.flags |= ResponseFlag.DPE;
+    this.details = details;
+    this.responseCode = status;
+    if (this.attempt !== undefined) {
+      this.attempt.cancel('downstream protocol error');
+      this.attempt = undefined;
+    }
+    this.finish();
+  }
+
   /** The client went away (or the socket failed) before we were done. */
   downstreamClosed(): void {
     if (this.done) return;
@@ -567,6 +589,11 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       startTime: this.startTime,
     });
   }
+}
+
+/** The exchange serving a response, if any (the connection manager's view of a request in flight). */
+export function exchangeOf(res: ServerResponse): HttpExchange | undefined {
+  return (res as WithExchange)[kExchange];
 }
 
 function countRequestBytes(this: IncomingMessage & WithExchange, chunk: Buffer): void {

@@ -26,6 +26,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   /** The exchange no longer cares about this attempt. */
   discarded = false;
   private settled = false;
+  /** Counted in endpoint.awaitingConnection until it gets a connection, settles or is cancelled. */
+  private awaiting = true;
   private abortFn: ((err?: Error) => void) | undefined;
   private cancelReason: Error | undefined;
 
@@ -37,16 +39,25 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   ) {
     endpoint.stats.rq_total += 1;
     endpoint.stats.rq_active += 1;
+    endpoint.awaitingConnection += 1;
+  }
+
+  private connectionSettled(): void {
+    if (!this.awaiting) return;
+    this.awaiting = false;
+    this.endpoint.awaitingConnection -= 1;
   }
 
   /** Abandons the attempt: aborts it upstream now, or as soon as undici assigns it a connection. */
   cancel(reason: string): void {
     this.discarded = true;
+    this.connectionSettled();
     this.cancelReason = new AttemptCancelled(reason);
     if (this.abortFn) this.abortFn(this.cancelReason);
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    this.connectionSettled();
     this.abortFn = abort;
     if (this.cancelReason) abort(this.cancelReason);
   }
@@ -72,6 +83,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   private settle(): void {
+    this.connectionSettled();
     if (this.settled) return;
     this.settled = true;
     this.endpoint.stats.rq_active -= 1;

@@ -14,6 +14,8 @@ export interface WorkerSettings {
   readonly preserveSource: boolean;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Downstream HTTP request headers must be complete within this (slowloris bound); 0 = no bound. */
+  readonly requestHeadersTimeoutMs: number;
   readonly logLevel: LogLevel;
   /** `-` stdout, `off`, or a file. */
   readonly accessLog: string;

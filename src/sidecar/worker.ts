@@ -12,6 +12,8 @@ import { HttpConnectionManager } from '../http/connection-manager';
 import { InboundRouter } from '../inbound/inbound-router';
 import { OutboundRouter } from '../outbound/outbound-router';
 import { subscribeAccessLog } from '../telemetry/access-log';
+import { channels, type FdExhaustedEvent } from '../telemetry/events';
+import { FdExhaustionLog } from '../telemetry/fd-exhaustion-log';
 import { createAccessLogger, createLogger, type LogLevel } from '../telemetry/logger';
 import { ProxyMetrics } from '../telemetry/metrics';
 import { NativeConnector } from '../transport/connector';
@@ -72,10 +74,13 @@ export class Worker {
       meshCluster: settings.meshCluster,
     });
     if (this.accessLog) subscribeAccessLog(this.accessLog);
+    const fdLog = new FdExhaustionLog({ warn: (fields, message) => this.log.warn(fields, message), clock });
+    channels.fdExhausted.subscribe((e) => fdLog.note(e as FdExhaustedEvent));
     this.state.apply(config, source, 'startup');
     registerRoutingEndpoints(this.admin, this.state);
-    const outboundHttp = new HttpConnectionManager({ direction: 'outbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
-    const inboundHttp = new HttpConnectionManager({ direction: 'inbound', routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs });
+    const httpOptions = { routing: this.state, clock, random, idleTimeoutMs: settings.idleTimeoutMs, requestHeadersTimeoutMs: settings.requestHeadersTimeoutMs };
+    const outboundHttp = new HttpConnectionManager({ direction: 'outbound', ...httpOptions });
+    const inboundHttp = new HttpConnectionManager({ direction: 'inbound', ...httpOptions });
     this.http = [outboundHttp, inboundHttp];
     // Native data path: TCP-proxied connections are relayed by native threads (one per worker process: the workers
     // already spread connections over the cores).

@@ -102,6 +102,22 @@ export interface ListenerRefusedEvent {
   readonly count?: number;
 }
 
+/**
+ * The process (EMFILE) or the system (ENFILE, ENOBUFS, ENOMEM) had no file descriptor left for a new connection:
+ * accepting a downstream connection or opening an upstream one failed. Reported per failure or, by a native
+ * acceptor, per batch (`refused`).
+ */
+export interface FdExhaustedEvent {
+  readonly where: 'accept' | 'connect';
+  readonly code: string;
+  /** Connections refused because of it. */
+  readonly refused: number;
+  readonly listener?: 'inbound' | 'outbound';
+}
+
+/** errno names that mean "no descriptor (or socket memory) left", as opposed to a failure of one connection. */
+export const FD_EXHAUSTION_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 export const channels = {
   tcpOpen: diagnostics_channel.channel('sidelane:tcp:open'),
   tcpClose: diagnostics_channel.channel('sidelane:tcp:close'),
@@ -109,6 +125,7 @@ export const channels = {
   connectionAccepted: diagnostics_channel.channel('sidelane:listener:accepted'),
   httpRequest: diagnostics_channel.channel('sidelane:http:request'),
   configReload: diagnostics_channel.channel('sidelane:config:reload'),
+  fdExhausted: diagnostics_channel.channel('sidelane:fd:exhausted'),
 } as const;
 
 /** A configuration was applied or refused (start-up, SIGHUP, file change). */
@@ -135,6 +152,10 @@ export function publishTcpClose(e: TcpCloseEvent): void {
 }
 export function publishListenerRefused(e: ListenerRefusedEvent): void {
   if (channels.listenerRefused.hasSubscribers) channels.listenerRefused.publish(e);
+}
+
+export function publishFdExhausted(e: FdExhaustedEvent): void {
+  if (channels.fdExhausted.hasSubscribers) channels.fdExhausted.publish(e);
 }
 
 export function publishConnectionAccepted(e: ConnectionAcceptedEvent): void {

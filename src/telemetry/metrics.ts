@@ -15,6 +15,7 @@ import {
   type ConfigReloadEvent,
   type ConnectionAcceptedEvent,
   type HttpRequestEvent,
+  type FdExhaustedEvent,
   type ListenerRefusedEvent,
   type TcpCloseEvent,
   type TcpOpenEvent,
@@ -185,6 +186,7 @@ export class ProxyMetrics {
   private self: PeerIdentity = UNKNOWN_PEER;
   private readonly refused: Counter<string>;
   private readonly reloads: Counter<string>;
+  private readonly fdExhausted: Counter<string>;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly sources: MetricsSources) {
@@ -201,6 +203,7 @@ export class ProxyMetrics {
     reg(new SeriesCounter('sidelane_capture_connections_total', 'connections accepted on a captured listener, by capture path (hook, tproxy, redirect)', this.capture.set, 0));
     this.refused = new Counter({ name: 'sidelane_listener_refused_total', help: 'connections refused by a listener before routing (bad or missing PROXY v2 header, direct connections to a listener port, draining, fd exhaustion)', labelNames: ['listener', 'reason'], registers: [r] });
     this.reloads = new Counter({ name: 'sidelane_config_reloads_total', help: 'configuration applications by result', labelNames: ['result', 'trigger'], registers: [r] });
+    this.fdExhausted = new Counter({ name: 'sidelane_fd_exhausted_total', help: 'connections refused because no file descriptor was left (EMFILE, ENFILE…), by where: accept (downstream) or connect (upstream)', labelNames: ['where'], registers: [r] });
     const sources_ = sources;
     new Gauge({
       name: 'sidelane_downstream_cx_active',
@@ -232,6 +235,7 @@ export class ProxyMetrics {
     on(channels.connectionAccepted, (e: ConnectionAcceptedEvent) => this.onAccepted(e));
     on(channels.listenerRefused, (e: ListenerRefusedEvent) => this.refused.inc({ listener: e.listener, reason: e.reason }, e.count ?? 1));
     on(channels.configReload, (e: ConfigReloadEvent) => this.reloads.inc({ result: e.ok ? 'applied' : 'refused', trigger: e.trigger }));
+    on(channels.fdExhausted, (e: FdExhaustedEvent) => this.fdExhausted.inc({ where: e.where }, e.refused));
   }
 
   close(): void {

@@ -19,7 +19,7 @@ import {
   type Direction,
 } from './downstream';
 import { NativeAcceptor, type AcceptedConnection, type ProxyHeaderFraming } from './native-acceptor';
-import { publishConnectionAccepted, publishListenerRefused } from '../telemetry/events';
+import { FD_EXHAUSTION_CODES, publishConnectionAccepted, publishFdExhausted, publishListenerRefused } from '../telemetry/events';
 
 /** How accepted connections reach routing and how TCP bytes move: native (acceptor + relay) or js (net.Server + JS relay). */
 export type DataPath = 'native' | 'js';
@@ -89,7 +89,10 @@ export abstract class CapturedListener implements ConnectionTracker {
         const fd = openTransparentListener({ ...socketOptions, address });
         const acceptor = new NativeAcceptor(fd, this.acceptorOptions());
         acceptor.on('connection', (c: AcceptedConnection) => this.onIncoming(c));
+        // At the fd limit the acceptor refuses what waits in the queue (its reserve fd) and pauses; reported at
+        // most once per interval, with the count since the last report.
         acceptor.on('exhausted', (info: { refused: number }) => {
+          publishFdExhausted({ where: 'accept', code: 'EMFILE', refused: info.refused, listener: this.direction });
           if (info.refused > 0) publishListenerRefused({ listener: this.direction, reason: 'fd_exhausted', count: info.refused });
         });
         try {
@@ -102,6 +105,10 @@ export abstract class CapturedListener implements ConnectionTracker {
       } else {
         const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onSocket(s));
         await listenTransparent(server, { ...socketOptions, address });
+        // An accept() failure must never take the worker down (an 'error' without a listener throws). At the fd
+        // limit libuv accepts and closes the queued connections itself (its reserve-fd trick) and reports EMFILE
+        // here only when even that failed: count it, the listener keeps accepting once descriptors are free.
+        server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
         this.servers.push(server);
       }
     }
@@ -110,6 +117,14 @@ export abstract class CapturedListener implements ConnectionTracker {
   /** The native acceptor's settings for this listener (the outbound listener adds PROXY v2 framing). */
   protected acceptorOptions(): ConstructorParameters<typeof NativeAcceptor>[1] {
     return { batch: 64, originalDst: this.base.captureMode === 'redirect' };
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? 'ERROR';
+    if (FD_EXHAUSTION_CODES.has(code)) {
+      publishFdExhausted({ where: 'accept', code, refused: 1, listener: this.direction });
+      publishListenerRefused({ listener: this.direction, reason: 'fd_exhausted' });
+    }
   }
 
   /** Unbinds the ports; established connections continue. */

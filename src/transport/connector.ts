@@ -8,6 +8,7 @@ import os from 'node:os';
 import { addon } from '../native/addon';
 import { SidelaneError, SystemError } from '../errors';
 import type { SocketAddress } from './address';
+import { FD_EXHAUSTION_CODES, publishFdExhausted } from '../telemetry/events';
 
 export interface ConnectRequest {
   readonly target: SocketAddress;
@@ -144,11 +145,14 @@ export class NativeConnector implements RawConnector {
       );
     } catch (err) {
       const reason = err instanceof SystemError ? err.errnoName : 'ERROR';
+      if (FD_EXHAUSTION_CODES.has(reason)) publishFdExhausted({ where: 'connect', code: reason, refused: 1 });
       onDone(-1, new UpstreamConnectError(target, reason, err instanceof Error ? err.message : String(err)), context);
       return -1;
     }
     if (n < 0) {
-      onDone(-1, new UpstreamConnectError(target, errnoName(-n)), context);
+      const reason = errnoName(-n);
+      if (FD_EXHAUSTION_CODES.has(reason)) publishFdExhausted({ where: 'connect', code: reason, refused: 1 });
+      onDone(-1, new UpstreamConnectError(target, reason), context);
       return -1;
     }
     const fd = n >> 1;

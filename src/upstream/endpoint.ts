@@ -36,6 +36,13 @@ export class Endpoint {
   pool: Dispatcher | undefined;
   /** How its cluster connects to it (built on first use, then the same object for every connection). */
   connectRequest: ConnectRequest | undefined;
+
+  /**
+   * HTTP attempts dispatched to the pool that have not been given a connection yet (nor given up). The pool opens a
+   * connection only while this is above zero: undici re-queues an attempt aborted in flight and connects for it
+   * again before noticing the abort (nodejs/undici#5845), which would leave an unused connection behind.
+   */
+  awaitingConnection = 0;
   /** Removed from its cluster (or its cluster retired): close the pool once idle. */
   removed = false;
 

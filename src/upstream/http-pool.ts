@@ -19,6 +19,14 @@ export interface HttpPoolSettings {
   readonly maxRequestsPerConnection: number;
 }
 
+/** Refuses a connection undici asks for although no attempt waits for one (see Endpoint.awaitingConnection). */
+class NoAttemptWaiting extends Error {
+  constructor() {
+    super('no request waits for this connection');
+    this.name = 'NoAttemptWaiting';
+  }
+}
+
 type ConnectCallback = (err: Error | null, socket: net.Socket | null) => void;
 
 export function createHttpPool(
@@ -29,6 +37,11 @@ export function createHttpPool(
   settings: HttpPoolSettings,
 ): Dispatcher {
   const connect = (_options: unknown, callback: ConnectCallback): void => {
+    if (ep.awaitingConnection <= 0) {
+      // Nobody waits for this connection (an attempt aborted in flight, re-queued by undici): do not open it.
+      callback(new NoAttemptWaiting(), null);
+      return;
+    }
     stats.upstream_cx_total += 1;
     ep.stats.cx_total += 1;
     connector.connect(request).then(

@@ -4,6 +4,7 @@
  * cluster's and endpoint's counters. A connection that cannot be given an upstream is reset, with its flag
  * (UH no healthy endpoint, UO overflow) published like any other close.
  */
+import { UpstreamConnectError } from '../transport/connector';
 import type { DownstreamConnection } from '../transport/downstream';
 import { proxyTcp, type TcpDataPath, type TcpProxyObserver } from '../transport/tcp-proxy';
 import { publishTcpClose, publishTcpOpen } from '../telemetry/events';
@@ -27,9 +28,10 @@ class EndpointObserver implements TcpProxyObserver {
     this.cluster.report(this.ep, 200);
   }
 
-  connectFailed(): void {
+  connectFailed(err: unknown): void {
     this.cluster.stats.upstream_cx_total += 1;
     this.cluster.stats.upstream_cx_connect_fail += 1;
+    if (err instanceof UpstreamConnectError && err.reason === 'ETIMEDOUT') this.cluster.stats.upstream_cx_connect_timeout += 1;
     this.ep.stats.cx_total += 1;
     this.ep.stats.cx_connect_fail += 1;
     this.cluster.report(this.ep, LOCAL_ORIGIN_FAILURE);

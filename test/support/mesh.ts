@@ -23,9 +23,17 @@ export interface RunningProxy {
   readonly exited: Promise<number | null>;
 }
 
+export interface StartProxyOptions {
+  /** Run the proxy under this open-file limit (`ulimit -n`), as a container with a low nofile limit would. */
+  readonly fileLimit?: number;
+}
+
 /** Starts `sidelane run ARGS` in the pod and resolves once it printed its listening line. */
-export function startProxy(pod: Pod, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
-  const child = pod.spawn('node', [CLI, 'run', ...args], { env: { ...process.env, ...env } });
+export function startProxy(pod: Pod, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}, options: StartProxyOptions = {}): Promise<RunningProxy> {
+  const child =
+    options.fileLimit === undefined
+      ? pod.spawn('node', [CLI, 'run', ...args], { env: { ...process.env, ...env } })
+      : pod.spawn('sh', ['-c', `ulimit -n ${options.fileLimit} && exec node "$@"`, 'sh', CLI, 'run', ...args], { env: { ...process.env, ...env } });
   let err = '';
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -46,6 +46,8 @@ export interface HarnessOptions {
   readonly dst?: { address: string; port: number };
   /** Default js. */
   readonly dataPath?: DataPath;
+  /** The HTTP connection manager's request-headers timeout (its default otherwise). */
+  readonly requestHeadersTimeoutMs?: number;
 }
 
 /** A captured listener on 127.0.0.1:0 whose "capture" gives every connection the harness's original destination. */
@@ -111,7 +113,14 @@ export async function startHarness(config: SidelaneConfig | string, options: Har
   );
   const cfg = typeof config === 'string' ? parseConfig(config, 'test.yaml') : config;
   state.apply(cfg, 'test.yaml');
-  const httpManager = new HttpConnectionManager({ direction, routing: state, clock, random, idleTimeoutMs: 60_000 });
+  const httpManager = new HttpConnectionManager({
+    direction,
+    routing: state,
+    clock,
+    random,
+    idleTimeoutMs: 60_000,
+    ...(options.requestHeadersTimeoutMs !== undefined ? { requestHeadersTimeoutMs: options.requestHeadersTimeoutMs } : {}),
+  });
   const deps = { connector, http: httpManager, random, relay };
   const handler: ConnectionHandler = direction === 'outbound' ? new OutboundRouter(state, deps) : new InboundRouter(state, deps);
   let dst = options.dst ?? { address: '198.19.0.1', port: 9080 };

@@ -25,6 +25,7 @@ interface RunFlags {
   connectTimeout: string;
   idleTimeout: string;
   proxyHeaderTimeout: string;
+  requestHeadersTimeout: string;
   adminPort: string;
   admin: boolean;
   healthPort: string;
@@ -58,6 +59,7 @@ export function registerRun(program: Command): void {
     .option('--connect-timeout <duration>', 'upstream connect timeout where the config sets no defaults.connectTimeout', '10s')
     .option('--idle-timeout <duration>', 'idle timeout (TCP, upstream keep-alive) where the config sets no defaults.idleTimeout', '1h')
     .option('--proxy-header-timeout <duration>', "deadline for a hooked connection's PROXY v2 header on the outbound listener", '3s')
+    .option('--request-headers-timeout <duration>', 'an HTTP request must deliver its complete header section within this (408 otherwise; slowloris bound); 0 = none', '10s')
     .option('--admin-port <port>', 'admin API port on 127.0.0.1 (0 = any free port)', '15000')
     .option('--no-admin', 'do not serve the admin API')
     .option('--health-port <port>', 'health port: GET /healthz/ready (all addresses)', '15021')
@@ -86,6 +88,7 @@ export function registerRun(program: Command): void {
         preserveSource: flags.preserveSource && flags.captureMode !== 'redirect',
         connectTimeoutMs: parseDuration('--connect-timeout', flags.connectTimeout),
         idleTimeoutMs: parseDuration('--idle-timeout', flags.idleTimeout),
+        requestHeadersTimeoutMs: parseDuration('--request-headers-timeout', flags.requestHeadersTimeout),
         logLevel: parseChoice('--log-level', flags.logLevel, LOG_LEVELS) as LogLevel,
         accessLog: flags.accessLog,
         meshCluster: flags.meshCluster,

@@ -379,3 +379,40 @@ test('the upstream resets after the response started: the client sees the trunca
     await up.close();
   }
 });
+
+test('an attempt abandoned in flight (route timeout, client gone) leaves no upstream connection behind (undici#5845)', async () => {
+  // Raw upstream: counts connections and keeps them open until the proxy closes them.
+  const net = await import('node:net');
+  let connections = 0;
+  const open = new Set<import('node:net').Socket>();
+  const up = net.createServer((s) => {
+    connections += 1;
+    open.add(s);
+    s.on('close', () => open.delete(s));
+    s.on('error', () => undefined);
+    s.resume(); // read (and discard) the request, so the proxy's FIN is seen
+  });
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  const port = (up.address() as import('node:net').AddressInfo).port;
+  const h = await startHarness(
+    mesh(`[{address: 127.0.0.1, port: ${port}}]`, 'defaults: {retries: {attempts: 0}}', `      - route: [{host: ${HOST}}]\n        timeout: 100ms\n`),
+  );
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await request(h.port, { headers: { host: HOST } })).status, 504);
+    // Client gone mid-request (DC): the attempt is cancelled the same way.
+    await new Promise<void>((resolve) => {
+      const req = http.get({ port: h.port, host: '127.0.0.1', headers: { host: HOST } });
+      req.on('error', () => resolve());
+      setTimeout(() => req.destroy(), 50);
+    });
+    for (let i = 0; i < 30 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(connections, 4, 'one upstream connection per request, none opened after an abort');
+    assert.equal(open.size, 0, 'every abandoned connection was closed');
+    assert.equal(cluster(h).stats.upstream_cx_active, 0);
+    assert.equal(cluster(h).stats.upstream_cx_connect_fail, 0, 'refusing the spurious connect is not a connect failure');
+  } finally {
+    await h.close();
+    for (const s of open) s.destroy();
+    up.close();
+  }
+});
