@@ -4,6 +4,7 @@
  * workload, the annotation and what was expected; nothing here decides precedence (see settings.ts).
  */
 import { isIP } from 'node:net';
+import { isInterfaceName } from '../capture/validation';
 import { InjectionError } from './injection-error';
 import { parseQuantity } from './quantity';
 
@@ -140,8 +141,9 @@ function parseInterfaces(raw: string): string[] {
   if (raw.trim() === '') return [];
   return raw.split(',').map((i) => {
     const t = i.trim();
-    // IFNAMSIZ is 16 with the NUL; iptables also takes a trailing '+' as a prefix match.
-    if (!/^[A-Za-z0-9_.:@-]{1,15}\+?$/.test(t) || t === '.' || t === '..') throw new BadValue(`"${t}" is not an interface name`);
+    // The same check as `sidelane init --exclude-interfaces` (IFNAMSIZ is 16 with the NUL, a trailing '+' is a
+    // prefix match), so an accepted annotation never becomes an init container that fails at pod start.
+    if (!isInterfaceName(t)) throw new BadValue(`"${t}" is not an interface name (1-15 of A-Z a-z 0-9 _ . -, optionally ending in +)`);
     return t;
   });
 }
