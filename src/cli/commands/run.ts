@@ -12,6 +12,8 @@ import { parseChoice, parseCount, parseDuration, parseMark, parsePort } from '..
 import { UsageError } from '../../errors';
 import { DATA_PATHS } from '../../transport/captured-listener';
 import { packageVersion } from './version';
+import { addon } from '../../native/addon';
+import { describeCredentials, parseUserSpec, readCredentials, reducePrivileges, requiredCapabilities, unprivilegedPortStart } from '../../sidecar/privileges';
 
 interface RunFlags {
   config?: string;
@@ -19,7 +21,8 @@ interface RunFlags {
   inboundPort: string;
   outboundPort: string;
   captureMode: string;
-  bypassMark: string;
+  bypassMark: string | false;
+  user?: string;
   preserveSource: boolean;
   ipv6: boolean;
   connectTimeout: string;
@@ -54,6 +57,8 @@ export function registerRun(program: Command): void {
     .option('--outbound-port <port>', 'outbound listener port', '15001')
     .option('--capture-mode <mode>', 'how traffic reaches the proxy: tproxy (local address is the destination) or redirect (SO_ORIGINAL_DST)', 'tproxy')
     .option('--bypass-mark <mark>', "SO_MARK on the proxy's own sockets (capture skips it)", '0x53a')
+    .option('--no-bypass-mark', "put no SO_MARK on the proxy's sockets: capture must tell them apart by owner (init -u/-g, Istio's way)")
+    .option('--user <uid[:gid]>', 'run as this user and group (numeric; GID defaults to UID), e.g. 1337 as Istio; started as root, it switches after start-up checks')
     .option('--no-preserve-source', 'connect to the local app from 127.0.0.6/::6 instead of the client address')
     .option('--no-ipv6', 'do not listen on IPv6')
     .option('--connect-timeout <duration>', 'upstream connect timeout where the config sets no defaults.connectTimeout', '10s')
@@ -77,7 +82,7 @@ export function registerRun(program: Command): void {
           inboundPort: parsePort('--inbound-port', flags.inboundPort),
           outboundPort: parsePort('--outbound-port', flags.outboundPort),
           captureMode: parseChoice('--capture-mode', flags.captureMode, ['tproxy', 'redirect'] as const),
-          bypassMark: parseMark('--bypass-mark', flags.bypassMark),
+          bypassMark: flags.bypassMark === false ? 0 : parseMark('--bypass-mark', flags.bypassMark),
           ipv6: flags.ipv6,
           reusePort: true,
           proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout),
@@ -100,6 +105,21 @@ export function registerRun(program: Command): void {
       const drainTimeMs = parseDuration('--drain-time', flags.drainTime);
       // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8).
       const config = flags.config !== undefined ? loadConfigFile(flags.config) : EMPTY_CONFIG;
+      const user = flags.user !== undefined ? parseUserSpec('--user', flags.user) : undefined;
+
+      // Keep only what the proxy needs from here on (docs/cli.md#privileges). Validation is done, nothing is bound
+      // yet: when capabilities must go or the user changes, this re-executes the command and does not return.
+      const ports = [settings.sidecar.inboundPort, settings.sidecar.outboundPort, adminPort ?? 0, healthPort ?? 0, metricsPort ?? 0];
+      const credentials = reducePrivileges(
+        { user, keep: requiredCapabilities(ports, unprivilegedPortStart()) },
+        {
+          credentials: () => readCredentials(),
+          reduceAndExec: (o) => addon().reduceAndExec(o),
+          setNoNewPrivs: () => addon().setNoNewPrivs(),
+          env: process.env,
+          argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+        },
+      );
 
       const supervisor = new Supervisor({
         settings,
@@ -118,7 +138,7 @@ export function registerRun(program: Command): void {
         `sidelane: listening inbound :${o.inboundPort} outbound :${o.outboundPort} (${o.captureMode}), ${concurrency} workers, ${o.dataPath} data path` +
           `${supervisor.adminPort !== undefined ? `, admin 127.0.0.1:${supervisor.adminPort}` : ''}` +
           `${healthPort !== undefined ? `, health :${healthPort}` : ''}${metricsPort !== undefined ? `, metrics :${metricsPort}` : ''}` +
-          `, config ${flags.config ?? 'defaults'}\n`,
+          `, config ${flags.config ?? 'defaults'}, ${describeCredentials(credentials)}\n`,
       );
       process.exitCode = await supervisor.exited;
     });
