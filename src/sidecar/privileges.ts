@@ -142,10 +142,11 @@ export function planPrivileges(now: ProcessCredentials, target: PrivilegeTarget)
   }
   const keep = capabilityMask(target.keep) & now.permitted;
   const dropBounding = has(now.effective, 'cap_setpcap') && (now.bounding & ~keep) !== 0n;
-  const extra = now.permitted !== keep || now.effective !== keep || now.inheritable !== keep || now.ambient !== keep;
-  // A process that holds nothing and keeps nothing (an unprivileged run) has nothing to re-execute for.
-  const holdsNothing = now.permitted === 0n && now.inheritable === 0n && now.ambient === 0n && keep === 0n;
-  if (idChange || dropBounding || (extra && !holdsNothing)) return { kind: 'exec', uid, gid, keep, dropBounding };
+  const tooMuch = ((now.permitted | now.effective | now.inheritable | now.ambient) & ~keep) !== 0n;
+  // A non-root proxy passes its capabilities to the workers it forks (execve) only through the ambient set; root's
+  // workers get them back from the bounding set (no_new_privs caps them at the parent's).
+  const workersWouldLose = uid !== 0 && (now.ambient & keep) !== keep;
+  if (idChange || dropBounding || tooMuch || workersWouldLose) return { kind: 'exec', uid, gid, keep, dropBounding };
   return now.noNewPrivs ? { kind: 'none' } : { kind: 'no-new-privs' };
 }
 

@@ -4,16 +4,21 @@
  * health (15021) and Prometheus metrics (15090); SIGHUP reloads the configuration, SIGTERM drains.
  */
 import type { Command } from 'commander';
-import { loadConfigFile, EMPTY_CONFIG } from '../../config/loader';
-import { LOG_LEVELS, type LogLevel } from '../../telemetry/logger';
-import { Supervisor } from '../../sidecar/supervisor';
+import { LOG_LEVELS, type LogLevel } from '../../telemetry/log-level';
 import type { WorkerSettings } from '../../sidecar/ipc';
 import { parseChoice, parseCount, parseDuration, parseMark, parsePort } from '../options';
 import { UsageError } from '../../errors';
-import { DATA_PATHS } from '../../transport/captured-listener';
+import { DATA_PATHS } from '../../transport/data-path';
 import { packageVersion } from './version';
 import { addon } from '../../native/addon';
 import { describeCredentials, parseUserSpec, readCredentials, reducePrivileges, requiredCapabilities, unprivilegedPortStart } from '../../sidecar/privileges';
+
+// The proxy's own modules (~300, most of the start-up time) load only after the privilege step, which may
+// re-execute the command: loading them twice would double the start-up.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const configLoader = (): typeof import('../../config/loader') => require('../../config/loader') as typeof import('../../config/loader');
+const supervisorModule = (): typeof import('../../sidecar/supervisor') => require('../../sidecar/supervisor') as typeof import('../../sidecar/supervisor');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 interface RunFlags {
   config?: string;
@@ -103,11 +108,9 @@ export function registerRun(program: Command): void {
       const healthPort = flags.health ? parseAnyPort('--health-port', flags.healthPort) : undefined;
       const metricsPort = flags.metrics ? parseAnyPort('--metrics-port', flags.metricsPort) : undefined;
       const drainTimeMs = parseDuration('--drain-time', flags.drainTime);
-      // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8).
-      const config = flags.config !== undefined ? loadConfigFile(flags.config) : EMPTY_CONFIG;
       const user = flags.user !== undefined ? parseUserSpec('--user', flags.user) : undefined;
 
-      // Keep only what the proxy needs from here on (docs/cli.md#privileges). Validation is done, nothing is bound
+      // Keep only what the proxy needs from here on (docs/cli.md#privileges). The flags are valid, nothing is bound
       // yet: when capabilities must go or the user changes, this re-executes the command and does not return.
       const ports = [settings.sidecar.inboundPort, settings.sidecar.outboundPort, adminPort ?? 0, healthPort ?? 0, metricsPort ?? 0];
       const credentials = reducePrivileges(
@@ -120,6 +123,11 @@ export function registerRun(program: Command): void {
           argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
         },
       );
+      // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8). Read as the user the
+      // proxy runs as, so a file that user cannot read fails here and not at the first reload.
+      const { loadConfigFile, EMPTY_CONFIG } = configLoader();
+      const config = flags.config !== undefined ? loadConfigFile(flags.config) : EMPTY_CONFIG;
+      const { Supervisor } = supervisorModule();
 
       const supervisor = new Supervisor({
         settings,

@@ -82,6 +82,17 @@ test('already reduced (the re-executed process, or a container given exactly NET
   assert.deepEqual(planPrivileges({ ...REDUCED_1337, noNewPrivs: false, bounding: FULL }, { user: undefined, keep }), { kind: 'no-new-privs' });
 });
 
+test('root given exactly NET_ADMIN (Istio-style securityContext: drop ALL, add NET_ADMIN; no ambient set): nothing to re-execute for', () => {
+  const k8s: ProcessCredentials = { ...ROOT, groups: [], inheritable: 0n, permitted: NET_ADMIN, effective: NET_ADMIN, bounding: NET_ADMIN, noNewPrivs: true };
+  assert.deepEqual(planPrivileges(k8s, { user: undefined, keep }), { kind: 'none' });
+  assert.deepEqual(planPrivileges({ ...k8s, noNewPrivs: false }, { user: undefined, keep }), { kind: 'no-new-privs' });
+});
+
+test('non-root holding NET_ADMIN but not in the ambient set (file capabilities): re-execute so the workers get it too', () => {
+  const fileCaps: ProcessCredentials = { ...REDUCED_1337, inheritable: 0n, ambient: 0n, bounding: FULL };
+  assert.deepEqual(planPrivileges(fileCaps, { user: undefined, keep }), { kind: 'exec', uid: 1337, gid: 1337, keep: NET_ADMIN, dropBounding: false });
+});
+
 test('non-root with extra ambient capabilities and no CAP_SETPCAP: re-execute keeping NET_ADMIN, bounding set left as it is', () => {
   const extra = 0x201000n | 0x2000n; // net_admin, sys_admin, net_raw
   const now: ProcessCredentials = { ...REDUCED_1337, inheritable: extra, permitted: extra, effective: extra, ambient: extra, bounding: FULL, noNewPrivs: false };
