@@ -95,6 +95,24 @@ test('15001 and 15006 refuse other pods, honour no PROXY header from them, and r
       recorded.length = 0;
     });
 
+    await t.test('inside the pod, loopback connections to 15001 without a valid PROXY v2 header are refused and counted (IPv4, IPv6)', async () => {
+      const before = await counters(victim);
+      const sig = "b'\\r\\n\\r\\n\\x00\\r\\nQUIT\\n'";
+      for (const host of ['127.0.0.9', '::1']) {
+        for (const payload of ["b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'", `${sig} + b'\\x31\\x11\\x00\\x0c' + bytes(12)`, `${sig} + b'\\x21\\x11\\xff\\xff'`]) {
+          const o = await probe(victim, host, 15001, payload);
+          assert.ok(o === 'reset' || o === 'eof', `[${host}]:15001 with ${payload}: expected a refusal, got ${o}`);
+        }
+      }
+      await settle();
+      const after = await counters(victim);
+      const refused = Object.entries(delta(before, after));
+      assert.ok(refused.every(([k]) => /^outbound\/proxy_header_/.test(k)), `refusals are counted as bad headers: ${JSON.stringify(refused)}`);
+      assert.equal(refused.reduce((n, [, v]) => n + v, 0), 6, `six refusals counted: ${JSON.stringify(refused)}`);
+      assert.equal(after.upstreamCx, before.upstreamCx, 'the proxy opened no upstream connection');
+      assert.equal(after.accepted, before.accepted, 'nothing was dispatched to routing');
+    });
+
     await t.test('direct connections from another pod to 15001 and 15006 (IPv4, IPv6) are refused and counted', async () => {
       const before = await counters(victim);
       for (const host of [victim.ipv4, victim.ipv6!]) {
