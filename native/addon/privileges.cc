@@ -80,7 +80,7 @@ uint64_t BigIntMask(const Napi::Value& v, bool* ok) {
   _exit(1);
 }
 
-// reduceAndExec({uid, gid, keep: bigint mask, dropBounding: boolean, file, argv: string[], env: string[]})
+// reduceAndExec({uid, gid, clearGroups, keep: bigint mask, dropBounding, file, argv: string[], env: string[]})
 // Never returns on success. Throws (nothing changed yet) when a precondition fails.
 Napi::Value ReduceAndExec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -99,6 +99,7 @@ Napi::Value ReduceAndExec(const Napi::CallbackInfo& info) {
   bool lossless = false;
   const uint64_t keep = BigIntMask(o.Get("keep"), &lossless);
   const bool dropBounding = o.Get("dropBounding").ToBoolean().Value();
+  const bool clearGroups = o.Get("clearGroups").ToBoolean().Value();
   const std::string file = o.Get("file").As<Napi::String>().Utf8Value();
   std::vector<std::string> argvStore, envStore;
   for (auto* pair : {&argvStore, &envStore}) {
@@ -137,7 +138,7 @@ Napi::Value ReduceAndExec(const Napi::CallbackInfo& info) {
   getresuid(&ruid, &euid, &suid);
   getresgid(&rgid, &egid, &sgid);
   const bool changeUid = ruid != uid || euid != uid || suid != uid;
-  const bool changeGid = rgid != gid || egid != gid || sgid != gid || getgroups(0, nullptr) > 0;
+  const bool changeGid = rgid != gid || egid != gid || sgid != gid || (clearGroups && getgroups(0, nullptr) > 0);
   if ((changeUid && !Has(now.effective, CAP_SETUID)) || (changeGid && !Has(now.effective, CAP_SETGID))) {
     ThrowErrno(env, EPERM, changeUid ? "setresuid" : "setresgid", "switching to the proxy user (needs CAP_SETUID and CAP_SETGID)");
     return env.Undefined();
@@ -154,7 +155,7 @@ Napi::Value ReduceAndExec(const Napi::CallbackInfo& info) {
       if (!Has(keep, c) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) Fail("prctl(PR_CAPBSET_DROP)", errno);
   }
   if (changeGid) {
-    if (syscall(SYS_setgroups, 0, nullptr) != 0) Fail("setgroups", errno);
+    if (clearGroups && syscall(SYS_setgroups, 0, nullptr) != 0) Fail("setgroups", errno);
     if (syscall(SYS_setresgid, gid, gid, gid) != 0) Fail("setresgid", errno);
   }
   if (changeUid && syscall(SYS_setresuid, uid, uid, uid) != 0) Fail("setresuid", errno);

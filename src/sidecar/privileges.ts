@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SidelaneError, UsageError } from '../errors';
+import type { ReduceAndExecOptions } from '../native/addon';
 
 /** Linux capability names by number (include/uapi/linux/capability.h). */
 export const CAPABILITY_NAMES = [
@@ -117,7 +118,7 @@ export type PrivilegePlan =
   /** Only no_new_privs is missing: set it in place (the workers inherit it). */
   | { readonly kind: 'no-new-privs' }
   /** Re-execute with reduced credentials. */
-  | { readonly kind: 'exec'; readonly uid: number; readonly gid: number; readonly keep: bigint; readonly dropBounding: boolean };
+  | { readonly kind: 'exec'; readonly uid: number; readonly gid: number; readonly clearGroups: boolean; readonly keep: bigint; readonly dropBounding: boolean };
 
 export interface PrivilegeTarget {
   /** Switch to this user (undefined: keep the current one). */
@@ -146,7 +147,8 @@ export function planPrivileges(now: ProcessCredentials, target: PrivilegeTarget)
   // A non-root proxy passes its capabilities to the workers it forks (execve) only through the ambient set; root's
   // workers get them back from the bounding set (no_new_privs caps them at the parent's).
   const workersWouldLose = uid !== 0 && (now.ambient & keep) !== keep;
-  if (idChange || dropBounding || tooMuch || workersWouldLose) return { kind: 'exec', uid, gid, keep, dropBounding };
+  const clearGroups = target.user !== undefined;
+  if (idChange || dropBounding || tooMuch || workersWouldLose) return { kind: 'exec', uid, gid, clearGroups, keep, dropBounding };
   return now.noNewPrivs ? { kind: 'none' } : { kind: 'no-new-privs' };
 }
 
@@ -162,7 +164,7 @@ export const REDUCED_MARKER = 'SIDELANE_PRIVILEGES_REDUCED';
 
 export interface PrivilegeDeps {
   readonly credentials: () => ProcessCredentials;
-  readonly reduceAndExec: (options: { uid: number; gid: number; keep: bigint; dropBounding: boolean; file: string; argv: readonly string[]; env: readonly string[] }) => never;
+  readonly reduceAndExec: (options: ReduceAndExecOptions) => never;
   readonly setNoNewPrivs: () => void;
   readonly env: NodeJS.ProcessEnv;
   /** This process's command line: [node, ...node options, script, ...args]. */
@@ -186,7 +188,8 @@ export function reducePrivileges(target: PrivilegeTarget, deps: PrivilegeDeps): 
     const env = Object.entries({ ...deps.env, [REDUCED_MARKER]: '1' })
       .filter((e): e is [string, string] => e[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
-    return deps.reduceAndExec({ uid: plan.uid, gid: plan.gid, keep: plan.keep, dropBounding: plan.dropBounding, file: deps.argv[0]!, argv: deps.argv, env });
+    const { uid, gid, clearGroups, keep, dropBounding } = plan;
+    return deps.reduceAndExec({ uid, gid, clearGroups, keep, dropBounding, file: deps.argv[0]!, argv: deps.argv, env });
   }
   if (plan.kind === 'no-new-privs') deps.setNoNewPrivs();
   return deps.credentials();

@@ -36,7 +36,7 @@ async function threads(pod: Pod, pid: number): Promise<ProcessCredentials[]> {
   return r.stdout.split('---\n').filter((s) => s.includes('CapEff')).map(parseProcStatus);
 }
 
-async function assertReduced(pod: Pod, pid: number, what: string, id: number, bounding: bigint): Promise<void> {
+async function assertReduced(pod: Pod, pid: number, what: string, id: number, bounding: bigint, groups: number[] = []): Promise<void> {
   const all = await threads(pod, pid);
   assert.ok(all.length >= 2, `${what}: read its threads`);
   for (const c of all) {
@@ -48,13 +48,13 @@ async function assertReduced(pod: Pod, pid: number, what: string, id: number, bo
       `${what}: capability sets of every thread`,
     );
   }
-  if (id !== 0) assert.deepEqual(all[0]!.groups, [], `${what}: no supplementary groups`);
+  if (id !== 0) assert.deepEqual(all[0]!.groups, groups, `${what}: supplementary groups`);
 }
 
-async function assertAllReduced(pod: Pod, proxy: RunningProxy, id: number, bounding: bigint): Promise<ServerInfo> {
+async function assertAllReduced(pod: Pod, proxy: RunningProxy, id: number, bounding: bigint, groups: number[] = []): Promise<ServerInfo> {
   const info = await serverInfo(pod);
-  await assertReduced(pod, proxy.process.pid!, 'the supervisor', id, bounding);
-  for (const w of info.workers) await assertReduced(pod, w.pid, `worker ${w.index}`, id, bounding);
+  await assertReduced(pod, proxy.process.pid!, 'the supervisor', id, bounding, groups);
+  for (const w of info.workers) await assertReduced(pod, w.pid, `worker ${w.index}`, id, bounding, groups);
   return info;
 }
 
@@ -132,16 +132,16 @@ test('root without --user stays uid 0 with only NET_ADMIN; a non-root start with
 
     // Started as 1337 with NET_ADMIN, NET_RAW and SYS_ADMIN in the ambient set (systemd AmbientCapabilities= or a
     // container runtime can do this): the extras go; without CAP_SETPCAP the bounding set cannot shrink, and the
-    // line says so.
+    // line says so. Without --user the identity is left as it is, supplementary group included.
     await init(userPod);
     await echoServer(userPod, [8080]);
-    const setpriv = ['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', '--inh-caps=+net_admin,+net_raw,+sys_admin', '--ambient-caps=+net_admin,+net_raw,+sys_admin'];
+    const setpriv = ['setpriv', '--reuid=1337', '--regid=1337', '--groups=4', '--inh-caps=+net_admin,+net_raw,+sys_admin', '--ambient-caps=+net_admin,+net_raw,+sys_admin'];
     const child = userPod.spawn(setpriv[0]!, [...setpriv.slice(1), process.execPath, CLI, 'run']);
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     for (let i = 0; i < 100 && !err.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(err, new RegExp(`, uid 1337 gid 1337, capabilities cap_net_admin \\(bounding set ${capabilityNames(START_BOUNDING).length} capabilities\\), no_new_privs$`, 'm'));
-    await assertAllReduced(userPod, { process: child } as RunningProxy, 1337, START_BOUNDING);
+    await assertAllReduced(userPod, { process: child } as RunningProxy, 1337, START_BOUNDING, [4]);
     assert.equal(peerOf(await firstLine(peer, userPod.ipv4, 8080)), peer.ipv4, 'inbound with source preservation works');
 
     // --user to another user without CAP_SETUID/CAP_SETGID: one line, exit 1, nothing started.

@@ -69,11 +69,11 @@ test('needed capabilities: NET_ADMIN always; NET_BIND_SERVICE only for a privile
 const keep = ['cap_net_admin'] as const;
 
 test('root, no --user: re-execute as root with only NET_ADMIN, dropping the bounding set', () => {
-  assert.deepEqual(planPrivileges(ROOT, { user: undefined, keep }), { kind: 'exec', uid: 0, gid: 0, keep: NET_ADMIN, dropBounding: true });
+  assert.deepEqual(planPrivileges(ROOT, { user: undefined, keep }), { kind: 'exec', uid: 0, gid: 0, clearGroups: false, keep: NET_ADMIN, dropBounding: true });
 });
 
 test('root, --user 1337: re-execute as 1337:1337 with only NET_ADMIN', () => {
-  assert.deepEqual(planPrivileges(ROOT, { user: { uid: 1337, gid: 1337 }, keep }), { kind: 'exec', uid: 1337, gid: 1337, keep: NET_ADMIN, dropBounding: true });
+  assert.deepEqual(planPrivileges(ROOT, { user: { uid: 1337, gid: 1337 }, keep }), { kind: 'exec', uid: 1337, gid: 1337, clearGroups: true, keep: NET_ADMIN, dropBounding: true });
 });
 
 test('already reduced (the re-executed process, or a container given exactly NET_ADMIN): nothing, or only no_new_privs', () => {
@@ -90,13 +90,13 @@ test('root given exactly NET_ADMIN (Istio-style securityContext: drop ALL, add N
 
 test('non-root holding NET_ADMIN but not in the ambient set (file capabilities): re-execute so the workers get it too', () => {
   const fileCaps: ProcessCredentials = { ...REDUCED_1337, inheritable: 0n, ambient: 0n, bounding: FULL };
-  assert.deepEqual(planPrivileges(fileCaps, { user: undefined, keep }), { kind: 'exec', uid: 1337, gid: 1337, keep: NET_ADMIN, dropBounding: false });
+  assert.deepEqual(planPrivileges(fileCaps, { user: undefined, keep }), { kind: 'exec', uid: 1337, gid: 1337, clearGroups: false, keep: NET_ADMIN, dropBounding: false });
 });
 
 test('non-root with extra ambient capabilities and no CAP_SETPCAP: re-execute keeping NET_ADMIN, bounding set left as it is', () => {
   const extra = 0x201000n | 0x2000n; // net_admin, sys_admin, net_raw
   const now: ProcessCredentials = { ...REDUCED_1337, inheritable: extra, permitted: extra, effective: extra, ambient: extra, bounding: FULL, noNewPrivs: false };
-  assert.deepEqual(planPrivileges(now, { user: undefined, keep }), { kind: 'exec', uid: 1337, gid: 1337, keep: NET_ADMIN, dropBounding: false });
+  assert.deepEqual(planPrivileges(now, { user: undefined, keep }), { kind: 'exec', uid: 1337, gid: 1337, clearGroups: false, keep: NET_ADMIN, dropBounding: false });
 });
 
 test('an unprivileged process keeps nothing and only sets no_new_privs; --user to another user is refused before anything', () => {
@@ -131,6 +131,7 @@ test('reducePrivileges re-executes the same command line with the marker; the re
   assert.deepEqual(first.calls.exec, {
     uid: 1337,
     gid: 1337,
+    clearGroups: true,
     keep: NET_ADMIN,
     dropBounding: true,
     file: '/usr/bin/node',
