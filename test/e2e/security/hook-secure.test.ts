@@ -48,8 +48,8 @@ interface Run {
 }
 
 async function asNobody(pod: Pod, argv: string[], env: Record<string, string>, wrap: string[] = []): Promise<Run> {
-  const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return pod.exec(wrap[0] ?? NOBODY[0]!, [...wrap.slice(1), ...(wrap.length ? NOBODY : NOBODY.slice(1)), 'env', ...assignments, ...argv], {
+  const cmd = [...wrap, ...NOBODY, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
+  return pod.exec(cmd[0]!, cmd.slice(1), {
     allowFailure: true,
     env: cleanEnv(),
     timeoutMs: 60_000,
