@@ -41,6 +41,8 @@ export interface StreamHeader {
   /** The server reads at this rate (bytes/s) until `slowMs` after the header (the slow reader). */
   readonly slowRate?: number;
   readonly slowMs?: number;
+  /** The server records how much it had sent every this many ms (ServerReport.sentAt). */
+  readonly progressMs?: number;
 }
 
 /** A slow-reading phase: how many bytes the reader had consumed when it ended, and when (epoch ms). */
@@ -58,6 +60,8 @@ export interface ServerReport {
   readonly rx?: Digest;
   readonly tx?: Digest;
   readonly slow?: SlowPhase;
+  /** [epoch ms, bytes sent so far] every progressMs while the server was sending (when asked). */
+  readonly sentAt?: readonly (readonly [number, number])[];
   readonly error?: string;
 }
 
@@ -165,6 +169,19 @@ export class PatternSource {
   }
 }
 
+/** Samples how far `source` has got every `everyMs` until stop() (the sender's side of "bytes in flight"). */
+export function trackSent(source: PatternSource, everyMs: number, now: () => number = Date.now): { stop(): [number, number][] } {
+  const points: [number, number][] = [];
+  const timer = setInterval(() => points.push([now(), source.sent]), everyMs);
+  return {
+    stop(): [number, number][] {
+      clearInterval(timer);
+      points.push([now(), source.sent]);
+      return points;
+    },
+  };
+}
+
 function waitDrain(w: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (err?: Error): void => {
@@ -234,10 +251,17 @@ export function receivePattern(r: Readable, options: ReceiveOptions = {}): Promi
       timer = setTimeout(endSlow, Math.max(0, slowUntil - now()));
     }
     r.on('data', (chunk: Buffer) => {
-      take(chunk);
-      if (rate === 0) return;
+      if (rate === 0) {
+        take(chunk);
+        return;
+      }
       const t = now();
-      if (t >= slowUntil) return;
+      if (t >= slowUntil) {
+        endSlow(); // before counting this chunk, in case the timer is late
+        take(chunk);
+        return;
+      }
+      take(chunk);
       const allowed = (rate * (t - started)) / 1000;
       if (bytes > allowed) {
         r.pause();

@@ -10,7 +10,8 @@
  *     Streams N payload bytes in total (both directions; split evenly over C concurrent streams, modes assigned in
  *     turn), prints one JSON ClientSummary line on stdout (and ClientProgress lines on stderr with --progress-ms).
  *     --slow-rate: whoever receives the large direction (the server for up/upload, the client for down/download)
- *     reads at that rate for --slow-ms, then at full speed.
+ *     reads at that rate for --slow-ms, then at full speed. --progress-ms: the server also records its sending
+ *     progress (ServerReport.sentAt).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -22,6 +23,7 @@ import {
   receivePattern,
   sendPattern,
   TCP_MODES,
+  trackSent,
   type ClientProgress,
   type ClientStream,
   type ClientSummary,
@@ -72,6 +74,7 @@ function serveTcp(socket: net.Socket): void {
 
 async function runServerStream(socket: net.Socket, h: StreamHeader, initial: Buffer): Promise<void> {
   const source = new PatternSource(h.seed, h.id, 'down', h.down);
+  const tracker = h.progressMs ? trackSent(source, h.progressMs) : undefined;
   const send = async (): Promise<Digest> => {
     const d = await sendPattern(socket, source);
     socket.end();
@@ -95,8 +98,10 @@ async function runServerStream(socket: net.Socket, h: StreamHeader, initial: Buf
         [tx, rx] = await Promise.all([send(), receiving]);
     }
     await new Promise<void>((resolve) => (socket.closed ? resolve() : socket.once('close', () => resolve())));
-    report({ side: 'server', proto: 'tcp', id: h.id, mode: h.mode, rx: { bytes: rx.bytes, sha256: rx.sha256 }, tx, ...(rx.slow ? { slow: rx.slow } : {}) });
+    const sentAt = tracker?.stop();
+    report({ side: 'server', proto: 'tcp', id: h.id, mode: h.mode, rx: { bytes: rx.bytes, sha256: rx.sha256 }, tx, ...(rx.slow ? { slow: rx.slow } : {}), ...(sentAt ? { sentAt } : {}) });
   } catch (err) {
+    tracker?.stop();
     report({ side: 'server', proto: 'tcp', id: h.id, mode: h.mode, error: message(err) });
     socket.destroy();
   }
@@ -128,13 +133,21 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.resume();
     const bytes = Number(q('bytes'));
     const source = new PatternSource(seed, id, 'down', bytes);
+    const progressMs = Number(q('progressMs') || 0);
+    const tracker = progressMs > 0 ? trackSent(source, progressMs) : undefined;
     // Alternate framings: a Content-Length body, or chunked (no length) — the proxy must carry both intact.
     res.writeHead(200, q('chunked') === '1' ? { 'content-type': 'application/octet-stream' } : { 'content-type': 'application/octet-stream', 'content-length': bytes });
     sendPattern(res, source).then(
       (tx) => {
-        res.end(() => report({ side: 'server', proto: 'http', id, mode: 'download', tx }));
+        res.end(() => {
+          const sentAt = tracker?.stop();
+          report({ side: 'server', proto: 'http', id, mode: 'download', tx, ...(sentAt ? { sentAt } : {}) });
+        });
       },
-      (err: unknown) => report({ side: 'server', proto: 'http', id, mode: 'download', error: message(err) }),
+      (err: unknown) => {
+        tracker?.stop();
+        report({ side: 'server', proto: 'http', id, mode: 'download', error: message(err) });
+      },
     );
     return;
   }
@@ -171,12 +184,21 @@ interface ClientOptions {
   readonly seed: string;
   readonly slowRate: number;
   readonly slowMs: number;
+  readonly progressMs: number;
   readonly counters: { sent: number; received: number };
 }
 
 function tcpStream(o: ClientOptions, plan: PlannedStream & { mode: TcpMode }): Promise<ClientStream> {
   const { id, mode, up, down } = plan;
-  const header: StreamHeader = { id, mode, up, down, seed: o.seed, ...(o.slowRate > 0 && mode === 'up' ? { slowRate: o.slowRate, slowMs: o.slowMs } : {}) };
+  const header: StreamHeader = {
+    id,
+    mode,
+    up,
+    down,
+    seed: o.seed,
+    ...(o.slowRate > 0 && mode === 'up' ? { slowRate: o.slowRate, slowMs: o.slowMs } : {}),
+    ...(o.progressMs > 0 ? { progressMs: o.progressMs } : {}),
+  };
   const onSent = (n: number): void => void (o.counters.sent += n);
   const onReceived = (n: number): void => void (o.counters.received += n);
   return new Promise((resolve) => {
@@ -227,6 +249,7 @@ function httpStream(o: ClientOptions, agent: http.Agent, plan: PlannedStream & {
   // Both framings in every run: streams 0,1 Content-Length, 2,3 chunked, and so on.
   const chunked = Math.floor(index / 2) % 2 === 1;
   const q = new URLSearchParams({ id, seed: o.seed });
+  if (o.progressMs > 0) q.set('progressMs', String(o.progressMs));
   const onSent = (n: number): void => void (o.counters.sent += n);
   const onReceived = (n: number): void => void (o.counters.received += n);
   return new Promise((resolve) => {
@@ -296,8 +319,8 @@ async function client(proto: 'tcp' | 'http', argv: readonly string[]): Promise<v
     process.exit(2);
   }
   const counters = { sent: 0, received: 0 };
-  const o: ClientOptions = { host, port: Number(portText), seed: values.seed, slowRate: Number(values['slow-rate']), slowMs: Number(values['slow-ms']), counters };
   const progressMs = Number(values['progress-ms']);
+  const o: ClientOptions = { host, port: Number(portText), seed: values.seed, slowRate: Number(values['slow-rate']), slowMs: Number(values['slow-ms']), progressMs, counters };
   const progress =
     progressMs > 0
       ? setInterval(() => {
