@@ -38,6 +38,8 @@ interface IntegrityRow {
   mbPerS: number;
   match: boolean;
   rssPeakMiB: number;
+  /** Each process of the sidecar at the peak (supervisor first). */
+  rssAtPeakMiB: number[];
   problems: readonly string[];
 }
 
@@ -56,7 +58,16 @@ async function integrity(mesh: IntegrityMesh, bytes: number): Promise<IntegrityR
     const sampler = new RssSampler(mesh.proxyFor(capture).process.pid!, 200).start();
     const o = await mesh.run({ capture, proto, bytes, streams: proto === 'tcp' ? 6 : 4 });
     const series = sampler.stop();
-    const row = { path: o.label, bytes, seconds: o.ms / 1000, mbPerS: o.mbPerS, match: o.problems.length === 0 && o.bytes === bytes, rssPeakMiB: series.peak / MiB, problems: o.problems };
+    const row = {
+      path: o.label,
+      bytes,
+      seconds: o.ms / 1000,
+      mbPerS: o.mbPerS,
+      match: o.problems.length === 0 && o.bytes === bytes,
+      rssPeakMiB: series.peak / MiB,
+      rssAtPeakMiB: (series.atPeak?.byPid ?? []).map(([, b]) => Number(mib(b))),
+      problems: o.problems,
+    };
     rows.push(row);
     process.stderr.write(`${row.path}: ${mib(bytes)} MiB in ${row.seconds.toFixed(1)} s, ${row.mbPerS.toFixed(0)} MB/s, ${row.match ? 'sha256 match' : `MISMATCH ${o.problems.slice(0, 3).join('; ')}`}\n`);
   };
@@ -72,9 +83,9 @@ async function integrity(mesh: IntegrityMesh, bytes: number): Promise<IntegrityR
 async function backpressure(mesh: IntegrityMesh, bytes: number, reader: SlowReader): Promise<BackpressureOutcome[]> {
   const rows: BackpressureOutcome[] = [];
   for (const dataPath of ['native', 'js'] as const) {
-    if (mesh.dataPath !== dataPath) await mesh.restartProxies(dataPath);
+    await mesh.restartProxies(dataPath); // the baseline is a freshly started sidecar's
     const cases = casesFor(dataPath, BACKPRESSURE_CASES);
-    const baseline = await measureBaseline(mesh, cases);
+    const baseline = await measureBaseline(mesh);
     for (const c of cases) {
       const o = await runBackpressureCase(mesh, c, bytes, baseline, reader);
       rows.push(o);
@@ -121,8 +132,8 @@ async function main(): Promise<void> {
       ok &&= rows.every((r) => r.match);
       process.stdout.write(
         `\nIntegrity (${mib(bytes)} MiB per path)\n${markdown(
-          ['path', 'bytes', 'MB/s', 'sha256 match', 'proxy RSS peak (MiB)'],
-          rows.map((r) => [r.path, String(r.bytes), r.mbPerS.toFixed(0), r.match ? 'yes' : 'NO', r.rssPeakMiB.toFixed(1)]),
+          ['path', 'bytes', 'MB/s', 'sha256 match', 'proxy RSS peak (MiB)', 'at the peak: supervisor, workers'],
+          rows.map((r) => [r.path, String(r.bytes), r.mbPerS.toFixed(0), r.match ? 'yes' : 'NO', r.rssPeakMiB.toFixed(1), r.rssAtPeakMiB.join(', ')]),
         )}\n`,
       );
     }
@@ -133,8 +144,17 @@ async function main(): Promise<void> {
       ok &&= rows.every(good);
       process.stdout.write(
         `\nBackpressure (${mib(bpBytes)} MiB per case, reader ${mib(reader.rate)} MiB/s for ${slowSeconds} s; ceiling = idle baseline + ${mib(RSS_ALLOWANCE)} MiB)\n${markdown(
-          ['path', 'bytes', 'baseline RSS', 'peak RSS', 'ceiling', 'in flight (MiB)', 'intact, under ceiling'],
-          rows.map((r) => [r.label, String(r.bytes), mib(r.baseline), mib(r.peak), mib(r.ceiling), mib(r.inFlight), good(r) ? 'yes' : 'NO']),
+          ['path', 'bytes', 'baseline RSS', 'peak RSS', 'ceiling', 'at the peak: supervisor, workers', 'in flight (MiB)', 'intact, under ceiling'],
+          rows.map((r) => [
+            r.label,
+            String(r.bytes),
+            mib(r.baseline),
+            mib(r.peak),
+            mib(r.ceiling),
+            (r.series.atPeak?.byPid ?? []).map(([, b]) => mib(b)).join(', '),
+            mib(r.inFlight),
+            good(r) ? 'yes' : 'NO',
+          ]),
         )}\n`,
       );
     }

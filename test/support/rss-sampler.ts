@@ -43,23 +43,22 @@ export interface RssSample {
   readonly t: number;
   /** Sum of VmRSS over the tree, bytes. */
   readonly rss: number;
-  readonly processes: number;
+  /** [pid, VmRSS bytes] of each process of the tree, the root (supervisor) first. */
+  readonly byPid: readonly (readonly [number, number])[];
 }
 
 export interface RssSeries {
   readonly samples: readonly RssSample[];
   readonly peak: number;
+  /** The sample at the peak (which process held what). */
+  readonly atPeak: RssSample | undefined;
   readonly first: number;
   readonly last: number;
 }
 
-export function treeRss(pids: readonly number[]): number {
-  return pids.reduce((n, p) => n + rssBytes(p), 0);
-}
-
 /**
  * Samples the tree under `root` every `intervalMs` until stop(). The tree is re-read every sample, so a worker that
- * is replaced mid-transfer is still counted (and a crash shows as a drop in `processes`).
+ * is replaced mid-transfer is still counted (and a crash shows as a pid missing from `byPid`).
  */
 export class RssSampler {
   private readonly samples: RssSample[] = [];
@@ -79,8 +78,8 @@ export class RssSampler {
   }
 
   private sample(): void {
-    const pids = processTree(this.root);
-    this.samples.push({ t: Date.now() - this.started, rss: treeRss(pids), processes: pids.length });
+    const byPid = processTree(this.root).map((p) => [p, rssBytes(p)] as const);
+    this.samples.push({ t: Date.now() - this.started, rss: byPid.reduce((n, [, b]) => n + b, 0), byPid });
   }
 
   stop(): RssSeries {
@@ -88,7 +87,8 @@ export class RssSampler {
     this.timer = undefined;
     this.sample();
     const rss = this.samples.map((s) => s.rss);
-    return { samples: [...this.samples], peak: Math.max(...rss), first: rss[0] ?? 0, last: rss[rss.length - 1] ?? 0 };
+    const peak = Math.max(...rss);
+    return { samples: [...this.samples], peak, atPeak: this.samples.find((s) => s.rss === peak), first: rss[0] ?? 0, last: rss[rss.length - 1] ?? 0 };
   }
 }
 

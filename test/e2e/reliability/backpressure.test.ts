@@ -1,11 +1,12 @@
 /**
- * Issue 10, backpressure: a reader that consumes slowly (2 MiB/s for the first seconds, then at full speed) while a
+ * Issue 10, backpressure: a reader that consumes slowly (2 MiB/s for the first 4 s, then at full speed) while a
  * large upload (or download) flows through a real `sidelane run` sidecar — TCP through the hook and inbound, on the
  * native and the JavaScript data path, HTTP bodies both ways through the connection manager. The sidecar's resident
  * memory (VmRSS summed over the supervisor and its workers, sampled every 200 ms during the whole transfer) must stay
  * under its idle baseline plus a fixed allowance, the sender must be held back (bytes in flight stay a small fraction
  * of the upload), and every byte must still arrive intact.
- * Sizes: SIDELANE_BACKPRESSURE_MIB per case (default 128); scripts/soak-integrity.ts runs 1 GiB per case.
+ * Sizes: SIDELANE_BACKPRESSURE_MIB per case (default 256); scripts/soak-integrity.ts runs 1 GiB per case with a
+ * reader slow for 30 s.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,7 +15,7 @@ import { IntegrityMesh } from '../../support/integrity-mesh';
 import { BACKPRESSURE_CASES, casesFor, measureBaseline, runBackpressureCase, RSS_ALLOWANCE, type BackpressureOutcome } from '../../support/backpressure';
 import { MiB, mib } from '../../support/rss-sampler';
 
-const BYTES = Number(process.env.SIDELANE_BACKPRESSURE_MIB ?? 128) * MiB;
+const BYTES = Number(process.env.SIDELANE_BACKPRESSURE_MIB ?? 256) * MiB;
 
 // The HTTP upload on the inbound side runs in the soak script (the connection manager is the same code both ways).
 const CASES = BACKPRESSURE_CASES.filter((c) => !(c.capture === 'inbound' && c.proto === 'http'));
@@ -26,7 +27,7 @@ test('a slow reader keeps the proxy memory bounded while a large transfer flows 
     for (const dataPath of ['native', 'js'] as const) {
       if (mesh.dataPath !== dataPath) await mesh.restartProxies(dataPath);
       const cases = casesFor(dataPath, CASES);
-      const baseline = await measureBaseline(mesh, cases);
+      const baseline = await measureBaseline(mesh);
       for (const c of cases) {
         await t.test(`${mesh.label(c)} ${c.mode}`, async () => {
           const o = await runBackpressureCase(mesh, c, BYTES, baseline);
