@@ -96,15 +96,20 @@ async function backpressure(mesh: IntegrityMesh, bytes: number, reader: SlowRead
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      bytes: { type: 'string', default: '1GiB' },
-      'backpressure-bytes': { type: 'string', default: '1GiB' },
-      'slow-seconds': { type: 'string', default: '30' },
-      only: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
+  const options = {
+    bytes: { type: 'string', default: '1GiB' },
+    'backpressure-bytes': { type: 'string', default: '1GiB' },
+    'slow-seconds': { type: 'string', default: '30' },
+    only: { type: 'string' },
+    json: { type: 'string' },
+  } as const;
+  let values: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
+  try {
+    ({ values } = parseArgs({ options }));
+  } catch (err) {
+    process.stderr.write(`soak-integrity: ${(err as Error).message} (flags: ${Object.keys(options).map((o) => `--${o}`).join(' ')})\n`);
+    process.exit(2);
+  }
   const bytes = parseSize('--bytes', values.bytes);
   const bpBytes = parseSize('--backpressure-bytes', values['backpressure-bytes']);
   const slowSeconds = Number(values['slow-seconds']);

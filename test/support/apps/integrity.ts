@@ -236,9 +236,10 @@ function tcpStream(o: ClientOptions, plan: PlannedStream & { mode: TcpMode }): P
         resolve({ id, mode, error: message(err) });
       });
     });
+    let connected = false;
+    socket.once('connect', () => (connected = true));
     socket.once('error', (err) => {
-      if (!socket.connecting) return;
-      resolve({ id, mode, error: message(err) });
+      if (!connected) resolve({ id, mode, error: message(err) }); // refused, unreachable: no stream at all
     });
   });
 }
