@@ -70,6 +70,8 @@ export interface MetricsSources {
   clusters(): Iterable<Cluster>;
   /** Downstream connections open right now, by direction. */
   activeConnections(): { inbound: number; outbound: number };
+  /** The native relay engine's live counts (native data path only): relays in flight, pipes in use and pooled. */
+  relay?(): { readonly active: number; readonly pipesInUse: number; readonly pipesPooled: number } | undefined;
   /** Name of the mesh cluster for source_cluster/destination_cluster (Istio's cluster id). */
   readonly meshCluster: string;
 }
@@ -214,6 +216,27 @@ export class ProxyMetrics {
         const a = sources_.activeConnections();
         this.set({ direction: 'inbound' }, a.inbound);
         this.set({ direction: 'outbound' }, a.outbound);
+      },
+    });
+    // Leak checks read these: after the load every relay has ended, and the fds a worker keeps beyond its
+    // baseline are exactly its pooled pipes (two each, bounded by the pool size).
+    new Gauge({
+      name: 'sidelane_relay_active',
+      help: 'TCP connections being relayed by the native relay now (native data path)',
+      registers: [r],
+      collect() {
+        this.set(sources_.relay?.()?.active ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sidelane_relay_pipes',
+      help: 'pipes of the native relay: in_use (bytes in flight) or pooled (empty, kept for reuse; 2 fds each)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const s = sources_.relay?.();
+        this.set({ state: 'in_use' }, s?.pipesInUse ?? 0);
+        this.set({ state: 'pooled' }, s?.pipesPooled ?? 0);
       },
     });
     for (const [stat, type, help] of CLUSTER_STATS) {
