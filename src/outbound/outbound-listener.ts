@@ -21,6 +21,7 @@ export interface OutboundListenerOptions extends CapturedListenerOptions {
 export class OutboundListener extends CapturedListener {
   private localAddresses = new Set<string>();
   private readonly limits: DecodeLimits;
+  protected override readonly closesOnDrain = true;
 
   constructor(private readonly options: OutboundListenerOptions) {
     super('outbound', options);

@@ -40,8 +40,10 @@ export interface ChurnSummary {
   exchanges: number;
   peakEstablished: number;
   connectionsPerSecond: number;
+  maxConnectMs: number;
   errors: Record<string, number>;
   peers: Record<string, number>;
+  servers: Record<string, number>;
 }
 
 /** One proxy (pod) observed at a point in time. */
@@ -188,22 +190,38 @@ async function finish(p: ProxyUnderTest, accessLog: string): Promise<PodResult> 
   };
 }
 
-/** Starts one hooked tcp-churn process; resolves with its summary line when it ends. */
-function churn(pod: Pod, args: readonly string[], onProgress: (l: Record<string, number>) => void): { child: ChildProcess; done: Promise<ChurnSummary> } {
-  const child = pod.spawn('node', [CLI, 'exec', '--', 'node', path.join(APPS, 'tcp-churn.js'), ...args], { env: cleanEnv() });
+export interface ChurnRun {
+  readonly child: ChildProcess;
+  /** Resolves with the summary when the process ended (rejects if it failed without one). */
+  readonly done: Promise<ChurnSummary>;
+  /** `connection` lines so far (with --log-connections): when each was established and which server answered. */
+  readonly connections: { t: number; server: string }[];
+  /** Ends the run early (the clients close what they hold, checked as usual). */
+  stop(): void;
+}
+
+/**
+ * Starts test/support/apps/tcp-churn in `pod` — through `sidelane exec` (the hook, with `hookArgs` such as
+ * `--on-proxy-down closed`) unless `hooked` is false.
+ */
+export function startChurn(pod: Pod, args: readonly string[], options: { hooked?: boolean; hookArgs?: readonly string[] } = {}): ChurnRun {
+  const app = [path.join(APPS, 'tcp-churn.js'), ...args];
+  const argv = options.hooked === false ? app : [CLI, 'exec', ...(options.hookArgs ?? []), '--', 'node', ...app];
+  const child = pod.spawn('node', argv, { env: cleanEnv() });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   let summary: ChurnSummary | undefined;
+  const connections: { t: number; server: string }[] = [];
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
     if (!line.startsWith('{')) return;
-    const m = JSON.parse(line) as { type: string } & Record<string, number>;
+    const m = JSON.parse(line) as { type: string; t: number; server: string };
     if (m.type === 'summary') summary = m as unknown as ChurnSummary;
-    else onProgress(m);
+    else if (m.type === 'connection') connections.push({ t: m.t, server: m.server });
   });
   const done = new Promise<ChurnSummary>((resolve, reject) =>
     child.once('exit', (code) => (summary && code === 0 ? resolve(summary) : reject(new Error(`tcp-churn exited with ${code}: ${stderr.slice(-2000)}`)))),
   );
-  return { child, done };
+  return { child, done, connections, stop: () => void child.stdin?.write('stop\n') };
 }
 
 function merge(parts: readonly ChurnSummary[]): ChurnSummary {
@@ -221,8 +239,10 @@ function merge(parts: readonly ChurnSummary[]): ChurnSummary {
     exchanges: m.exchanges + s.exchanges,
     peakEstablished: m.peakEstablished + s.peakEstablished,
     connectionsPerSecond: m.connectionsPerSecond + s.connectionsPerSecond,
+    maxConnectMs: Math.max(m.maxConnectMs, s.maxConnectMs),
     errors: add(m.errors, s.errors),
     peers: add(m.peers, s.peers),
+    servers: add(m.servers, s.servers),
   }));
 }
 
@@ -248,7 +268,7 @@ export async function runChurnLoad(lab: Lab, options: LoadOptions): Promise<Load
   const perProcess = Math.ceil(options.connections / processes);
   const runs = ports.map((port, i) => {
     const n = Math.min(perProcess, options.connections - i * perProcess);
-    return churn(
+    return startChurn(
       client,
       [
         '--target', `${VIP}:${port}`,
@@ -260,7 +280,6 @@ export async function runChurnLoad(lab: Lab, options: LoadOptions): Promise<Load
         // Source preservation on the server side: the app sees the client pod, through both sidecars.
         '--expect-peer', client.ipv4,
       ],
-      () => undefined,
     );
   });
   let running = true;

@@ -77,8 +77,9 @@ export function startApp(pod: Pod, cmd: string, args: readonly string[], ready: 
 }
 
 /** Starts test/support/apps/echo-server in the pod; `specs` are `PORT` or `PORT:MODE` (see that file). */
-export function echoServer(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean } = {}): Promise<ChildProcess> {
-  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/, options.log ? { ECHO_LOG: '1' } : {});
+export function echoServer(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean; name?: string } = {}): Promise<ChildProcess> {
+  const env = { ...(options.log ? { ECHO_LOG: '1' } : {}), ...(options.name ? { ECHO_NAME: options.name } : {}) };
+  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/, env);
 }
 
 export interface LoadSummary {

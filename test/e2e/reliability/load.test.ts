@@ -46,7 +46,8 @@ test(`${CONNECTIONS} concurrent connections with churn for ${DURATION_S} s throu
       t.diagnostic(`${p.pod} proxy: peak ${p.peak.active} active, RSS ${(p.before.rssBytes / 2 ** 20).toFixed(0)} → ${(p.peak.rssBytes / 2 ** 20).toFixed(0)} → ${(p.after.rssBytes / 2 ** 20).toFixed(0)} MiB; pooled pipes ${p.pooledPipesBefore} → ${p.pooledPipesAfter}; ${perWorker.join('; ')}`);
     }
 
-    assert.deepEqual(s.errors, {}, 'no connection failed');
+    const why = [r.client, r.server].map((p) => `${p.pod} proxy: counters ${JSON.stringify(p.failureCounters)}, access log ${JSON.stringify(p.accessLog.unclean)} ${p.accessLog.samples.join(' ')}`).join('; ');
+    assert.deepEqual(s.errors, {}, `no connection failed (${why})`);
     assert.equal(s.failed, 0);
     assert.equal(s.ok, s.opened, 'every connection opened was checked to the end');
     assert.equal(s.exchanges, 2 * s.ok, 'two echoed exchanges per connection');
@@ -58,7 +59,10 @@ test(`${CONNECTIONS} concurrent connections with churn for ${DURATION_S} s throu
     assert.ok(r.client.peak.active >= 0.9 * CONNECTIONS, `client proxy peak ${r.client.peak.active}`);
     assert.ok(r.server.peak.active >= 0.9 * CONNECTIONS, `server proxy peak ${r.server.peak.active}`);
 
-    atRest(r.client);
-    atRest(r.server);
+    for (const p of [r.client, r.server]) {
+      assert.equal(p.accessLog.entries, s.opened, `${p.pod} proxy logged every connection once`);
+      assert.deepEqual(p.accessLog.unclean, {}, `${p.pod} proxy: every connection ended as a clean close`);
+      atRest(p);
+    }
   });
 });

@@ -6,12 +6,14 @@
  * then FIN both ways with nothing extra. Any other outcome is a failure, counted by reason.
  *
  * Usage: node tcp-churn.js --target HOST:PORT [--target …] --connections N --duration-ms D [--rate R]
- *          [--ramp-rate R] [--payload BYTES] [--expect-peer ADDR] [--timeout-ms T]
+ *          [--ramp-rate R] [--payload BYTES] [--expect-peer ADDR] [--timeout-ms T] [--log-connections]
  *  --rate R       new connections per second once N are held (each lives N/R s on average: uniform 0.5-1.5×);
  *                 0 = no churn, every connection is held until the end
  *  --ramp-rate R  how fast the first N are opened (per second, default 1000)
  * Targets are used round-robin ([v6]:port for IPv6). Ends early on SIGTERM/SIGINT or a `stop` line on stdin.
- * Prints JSON lines on stdout: {type: 'progress', …} every second and {type: 'summary', …} at the end.
+ * Prints JSON lines on stdout: {type: 'progress', …} every second, with --log-connections {type: 'connection', t,
+ * server} as each connection is established (server: the name an echo-server with ECHO_NAME puts on its peer
+ * line), and {type: 'summary', …} at the end.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     payload: { type: 'string', default: '64' },
     'expect-peer': { type: 'string' },
     'timeout-ms': { type: 'string', default: '20000' },
+    'log-connections': { type: 'boolean', default: false },
   },
 });
 
@@ -69,7 +72,13 @@ const stats = {
   peakEstablished: 0,
   errors: {} as Record<string, number>,
   peers: {} as Record<string, number>,
+  /** Longest time from connect() to connected, and to the server's first line (a hook waiting for a proxy). */
+  maxConnectMs: 0,
+  /** Counts by the server's name (`name=…` on the peer line: echo-server with ECHO_NAME). */
+  servers: {} as Record<string, number>,
 };
+/** --log-connections: one line per connection when it is established (time, server name). */
+const logConnections = values['log-connections'] === true;
 
 /** Buffers a socket's bytes and hands them out as lines or exact lengths, failing on error, EOF or timeout. */
 class Reader {
@@ -191,12 +200,17 @@ async function life(lifetimeMs: number): Promise<void> {
   stats.opened += 1;
   let s: net.Socket | undefined;
   let isEstablished = false;
+  const t0 = Date.now();
   try {
     s = await connect(target);
     const r = new Reader(s);
-    const [word, peer = '?'] = (await r.line('peer line')).split(' ');
+    const [word, peer = '?', , named] = (await r.line('peer line')).split(' ');
+    stats.maxConnectMs = Math.max(stats.maxConnectMs, Date.now() - t0);
     if (word !== 'peer') throw new Error('peer line: unexpected greeting');
     stats.peers[peer] = (stats.peers[peer] ?? 0) + 1;
+    const server = named?.startsWith('name=') ? named.slice(5) : '-';
+    stats.servers[server] = (stats.servers[server] ?? 0) + 1;
+    if (logConnections) process.stdout.write(`{"type":"connection","t":${Date.now()},"server":${JSON.stringify(server)}}\n`);
     if (expectPeer !== undefined && peer !== expectPeer) throw new Error(`peer line: server saw ${peer}`);
     await exchange(s, r, 'first exchange');
     isEstablished = true;
@@ -283,8 +297,10 @@ async function main(): Promise<void> {
       exchanges: stats.exchanges,
       peakEstablished: stats.peakEstablished,
       connectionsPerSecond: Math.round((stats.opened / elapsedMs) * 1000),
+      maxConnectMs: stats.maxConnectMs,
       errors: stats.errors,
       peers: stats.peers,
+      servers: stats.servers,
     })}\n`,
   );
   process.exit(0);
