@@ -639,7 +639,7 @@ Napi::Value AcceptorNoFraming(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// acceptorShutdown(id) -> connections accepted from the queue. Stops listening for good without losing what the
+// acceptorShutdown(id) -> connections accepted from the queue (delivered now, or parked for their header). Stops listening for good without losing what the
 // kernel already queued: every connection waiting in the accept queue is accepted (and framed, or parked for its
 // header as usual), then the listening fd is closed at once — so from the next SYN on the port refuses (a hooked
 // connect gets ECONNREFUSED and the hook's proxy-down policy applies) — and only then is the batch delivered.
@@ -655,6 +655,7 @@ Napi::Value AcceptorShutdown(const Napi::CallbackInfo& info) {
   a->paused = false;
   // No JavaScript between the last accept4 and close: the window in which a handshake can complete into a queue
   // about to be discarded is as short as it can be.
+  uint64_t before = a->accepted;
   size_t count = AcceptInto(a, SIZE_MAX);
   // Exhausted() (EMFILE) may have started the backoff timer: it must not restart polling.
   uv_timer_stop(&a->backoff);
@@ -666,7 +667,8 @@ Napi::Value AcceptorShutdown(const Napi::CallbackInfo& info) {
   close(a->listen_fd);
   a->listen_fd = -1;
   if (count > 0) Deliver(a, count);
-  return Napi::Number::New(env, static_cast<double>(count));
+  // Accepted: delivered now, or parked until their header completes.
+  return Napi::Number::New(env, static_cast<double>(a->accepted - before));
 }
 
 Napi::Value AcceptorStats(const Napi::CallbackInfo& info) {
