@@ -11,10 +11,11 @@
  * test/e2e/observability/lifecycle.test.ts covers health, admin and the drain of slow in-flight requests.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { test } from 'node:test';
-import { stopProcess } from '../../../src/netns/lab';
+import { stopProcess, type Pod } from '../../../src/netns/lab';
 import { withLab } from '../../support/netns';
-import { echoServer, init, startProxy } from '../../support/mesh';
+import { APPS, CLI, cleanEnv, echoServer, init, startProxy } from '../../support/mesh';
 import { startChurn } from '../../support/load-scenario';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -51,5 +52,63 @@ test('the client sidecar restarts while hooked clients keep connecting: wait:500
     runs.forEach((r, i) => assert.ok(r.connections.length > before[i]! + 20, 'the clients kept connecting through the new proxy'));
     void second;
     await stopProcess(second.process);
+  });
+});
+
+interface Probe {
+  end: string;
+  received: number;
+  head: string;
+  ms: number;
+}
+
+/** One hooked connection (tcp-probe: sends 4 bytes and FIN, reads to the end) under a proxy-down policy. */
+async function probe(pod: Pod, target: string, policy: string, timeoutMs: number): Promise<Probe> {
+  const t0 = Date.now();
+  const r = await pod.exec('node', [CLI, 'exec', '--on-proxy-down', policy, '--', 'node', path.join(APPS, 'tcp-probe.js'), target, '9000', '4', String(timeoutMs)], { env: cleanEnv() });
+  return { ...(JSON.parse(r.stdout.trim()) as Omit<Probe, 'ms'>), ms: Date.now() - t0 };
+}
+
+test('with the real proxy down: closed refuses at once, wait:<ms> refuses after the bound, open connects directly; with the TPROXY fallback installed, open is captured and reaches a proxy that comes back', { timeout: 120_000 }, async (t) => {
+  await withLab(t, { prefix: 'rldown' }, async (lab) => {
+    const hookOnly = await lab.addPod('hookonly');
+    const fallback = await lab.addPod('fallback');
+    const server = await lab.addPod('server');
+    await Promise.all([init(hookOnly, ['--outbound', 'hook']), init(fallback)]);
+    await echoServer(server, [9000]);
+    // The proxy runs, then stops: the policies are tried against a pod whose sidecar really went away.
+    const proxy = await startProxy(hookOnly, ['--concurrency', '1']);
+    const through = await probe(hookOnly, server.ipv4, 'closed', 3000);
+    assert.equal(through.end, 'eof', `through the running proxy: ${JSON.stringify(through)}`);
+    proxy.process.kill('SIGTERM');
+    assert.equal(await proxy.exited, 0);
+
+    const closed = await probe(hookOnly, server.ipv4, 'closed', 3000);
+    t.diagnostic(`closed: ${JSON.stringify(closed)}`);
+    assert.equal(closed.end, 'refused', 'closed: ECONNREFUSED');
+    assert.equal(closed.received, 0);
+    const waited = await probe(hookOnly, server.ipv4, 'wait:1500', 5000);
+    t.diagnostic(`wait:1500: ${JSON.stringify(waited)}`);
+    assert.equal(waited.end, 'refused', 'wait: ECONNREFUSED once the bound has passed');
+    assert.ok(waited.ms >= 1500, `the hook waited the bound first (${waited.ms} ms)`);
+    assert.ok(waited.ms - closed.ms >= 1300, `wait took the bound longer than closed (${waited.ms} vs ${closed.ms} ms)`);
+    const open = await probe(hookOnly, server.ipv4, 'open', 3000);
+    t.diagnostic(`open: ${JSON.stringify(open)}`);
+    assert.equal(open.end, 'eof', 'open: connected directly to the server');
+    assert.match(open.head, new RegExp(`^peer ${hookOnly.ipv4.replace(/\./g, '\\.')} \\d+\\n`), 'the server saw the client pod itself');
+    assert.equal(await hookOnly.conntrackCount(), 0);
+
+    // hook+tproxy (the default capture): `open` connects directly, and the TPROXY fallback captures that connection
+    // too. With no proxy its SYN is dropped; the client's kernel retransmits it, and a proxy that comes back within
+    // the connect timeout takes it (so the fallback also bridges a restart for `open`).
+    const pending = probe(fallback, server.ipv4, 'open', 8000);
+    await sleep(300);
+    const late = await startProxy(fallback, ['--concurrency', '1']);
+    const bridged = await pending;
+    t.diagnostic(`open with the TPROXY fallback, proxy started after 300 ms: ${JSON.stringify(bridged)}`);
+    assert.equal(bridged.end, 'eof', 'the retransmitted SYN reached the new proxy');
+    assert.ok(bridged.ms >= 900, `the SYN waited for a retransmission (${bridged.ms} ms)`);
+    assert.equal(await fallback.conntrackCount(), 0);
+    await stopProcess(late.process);
   });
 });
