@@ -105,8 +105,8 @@ export async function tcpLoad(
 }
 
 /** Starts test/support/apps/http-echo in the pod; `specs` are `PORT` or `PORT:NAME`. */
-export function httpEcho(pod: Pod, specs: readonly (number | string)[]): Promise<ChildProcess> {
-  return startApp(pod, 'node', [path.join(APPS, 'http-echo.js'), ...specs.map(String)], /listening/);
+export function httpEcho(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean } = {}): Promise<ChildProcess> {
+  return startApp(pod, 'node', [path.join(APPS, 'http-echo.js'), ...specs.map(String)], /listening/, options.log ? { HTTP_ECHO_LOG: '1' } : {});
 }
 
 /** The environment of a test process without any SIDELANE_* or LD_PRELOAD inherited from the runner. */

@@ -11,11 +11,15 @@
  * test/e2e/observability/lifecycle.test.ts covers health, admin and the drain of slow in-flight requests.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { test } from 'node:test';
 import { stopProcess, type Pod } from '../../../src/netns/lab';
 import { withLab } from '../../support/netns';
-import { APPS, CLI, cleanEnv, echoServer, init, startProxy } from '../../support/mesh';
+import { APPS, CLI, cleanEnv, echoServer, httpEcho, init, startProxy } from '../../support/mesh';
 import { startChurn } from '../../support/load-scenario';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -110,5 +114,122 @@ test('with the real proxy down: closed refuses at once, wait:<ms> refuses after 
     assert.ok(bridged.ms >= 900, `the SYN waited for a retransmission (${bridged.ms} ms)`);
     assert.equal(await fallback.conntrackCount(), 0);
     await stopProcess(late.process);
+  });
+});
+
+interface RequestRecord {
+  i: number;
+  sent: number;
+  done: number;
+  status?: number;
+  name?: string;
+  error?: string;
+}
+
+interface SteadyRun {
+  readonly requests: RequestRecord[];
+  readonly done: Promise<{ issued: number; statuses: Record<string, number>; errors: Record<string, number>; names: Record<string, number> }>;
+  stop(): void;
+}
+
+/** test/support/apps/http-steady in `pod` (hooked through `sidelane exec` with `hookArgs` when given), every request logged. */
+function steadyHttp(pod: Pod, url: string, args: readonly string[], hookArgs?: readonly string[]): SteadyRun {
+  const app = [path.join(APPS, 'http-steady.js'), url, '--log', ...args];
+  const child = pod.spawn('node', hookArgs ? [CLI, 'exec', ...hookArgs, '--', 'node', ...app] : app, { env: cleanEnv() });
+  const requests: RequestRecord[] = [];
+  let summary: Awaited<SteadyRun['done']> | undefined;
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    const m = JSON.parse(line) as { type: string };
+    if (m.type === 'request') requests.push(m as unknown as RequestRecord);
+    else if (m.type === 'summary') summary = m as unknown as Awaited<SteadyRun['done']>;
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Awaited<SteadyRun['done']>>((resolve, reject) =>
+    child.once('exit', (code) => (summary ? resolve(summary) : reject(new Error(`http-steady exited ${code}: ${stderr}`)))),
+  );
+  return { requests, done, stop: () => void child.stdin?.write('stop\n') };
+}
+
+/** Request numbers the app received, per path prefix (http-echo with HTTP_ECHO_LOG: `request <name> <url>`). */
+function receivedBy(app: ChildProcess): Map<string, number[]> {
+  const seen = new Map<string, number[]>();
+  readline.createInterface({ input: app.stdout! }).on('line', (line) => {
+    const m = /^request \S+ \/(\w+)\?.*\bi=(\d+)/.exec(line);
+    if (!m) return;
+    const list = seen.get(m[1]!) ?? [];
+    list.push(Number(m[2]));
+    seen.set(m[1]!, list);
+  });
+  return seen;
+}
+
+/**
+ * The drain's promise, counted exactly: every request that reached the app was answered 200 (once), every request
+ * that failed never reached the app, nothing else happened (no 5xx, no other status), and the requests in flight
+ * when the signal came completed.
+ */
+function checkDrain(t: { diagnostic(m: string): void }, what: string, requests: readonly RequestRecord[], received: readonly number[], signalAt: number): void {
+  const ok = requests.filter((r) => r.status === 200);
+  const failed = requests.filter((r) => r.error !== undefined);
+  const other = requests.filter((r) => r.error === undefined && r.status !== 200);
+  const inFlight = requests.filter((r) => r.sent < signalAt && r.done >= signalAt);
+  const failedBefore = failed.filter((r) => r.sent < signalAt);
+  const errorKinds: Record<string, number> = {};
+  for (const r of failed) errorKinds[r.error!] = (errorKinds[r.error!] ?? 0) + 1;
+  t.diagnostic(
+    `${what}: ${requests.length} requests, ${ok.length} × 200 (${ok.filter((r) => r.sent >= signalAt).length} issued after the signal), ${failed.length} failed ${JSON.stringify(errorKinds)} ` +
+      `(${failedBefore.length} of them issued before it), ${inFlight.length} in flight at the signal (${inFlight.filter((r) => r.status === 200).length} × 200); the app received ${received.length}`,
+  );
+  assert.deepEqual(other, [], `${what}: no status other than 200`);
+  assert.equal(new Set(received).size, received.length, `${what}: no request reached the app twice`);
+  assert.deepEqual([...received].sort((a, b) => a - b), ok.map((r) => r.i).sort((a, b) => a - b), `${what}: the app received exactly the requests answered 200`);
+  const reachedButFailed = failed.filter((r) => received.includes(r.i));
+  assert.deepEqual(reachedButFailed, [], `${what}: a failed request never reached the app`);
+  assert.ok(ok.filter((r) => r.done < signalAt).length > 150, `${what}: a steady load before the signal`);
+  assert.ok(inFlight.length > 0, `${what}: requests were in flight when the signal came`);
+  assert.ok(inFlight.filter((r) => r.status === 200).length > 0, `${what}: requests in flight at the signal completed`);
+}
+
+test('SIGTERM under a steady keep-alive HTTP load, outbound and inbound sidecar: every request completes with 200 or never reaches the app', { timeout: 120_000 }, async (t) => {
+  await withLab(t, { prefix: 'rldrain' }, async (lab) => {
+    const client = await lab.addPod('client');
+    const server = await lab.addPod('server');
+    // Hook only in the client pod: in the inbound phase the plain client reaches the server's sidecar directly.
+    await Promise.all([init(client, ['--outbound', 'hook']), init(server)]);
+    const app = await httpEcho(server, ['8080:web'], { log: true });
+    const received = receivedBy(app);
+    const dir = os.tmpdir();
+    const clientConfig = path.join(dir, `${lab.id}-client.yaml`);
+    const serverConfig = path.join(dir, `${lab.id}-server.yaml`);
+    writeFileSync(clientConfig, `services:\n  - host: web.test.svc.cluster.local\n    addresses: [198.19.4.10]\n    ports: [{port: 8080, protocol: HTTP}]\n    endpoints: [{address: ${server.ipv4}}]\n`);
+    writeFileSync(serverConfig, 'inbound:\n  ports: [{port: 8080, protocol: HTTP}]\n');
+    const serverProxy = await startProxy(server, ['--concurrency', '2', '--config', serverConfig]);
+    const clientProxy = await startProxy(client, ['--concurrency', '2', '--config', clientConfig]);
+    // 100 requests/s of 30 ms each over up to 32 keep-alive connections: steady, never saturated on a busy machine.
+    const load = ['--rate', '100', '--connections', '32', '--timeout-ms', '3000', '--duration-ms', '60000'];
+
+    // Outbound: hooked client → client sidecar (SIGTERM) → server sidecar → app. `closed`: once the sidecar is gone
+    // new connects fail at once (never sent) instead of waiting for a proxy that is not coming back.
+    const outbound = steadyHttp(client, 'http://198.19.4.10:8080/out?delay=30', load, ['--on-proxy-down', 'closed']);
+    await sleep(3000);
+    const outSignal = Date.now();
+    clientProxy.process.kill('SIGTERM');
+    assert.equal(await clientProxy.exited, 0, clientProxy.stderr());
+    await sleep(500);
+    outbound.stop();
+    await outbound.done;
+    checkDrain(t, 'outbound drain', outbound.requests, received.get('out') ?? [], outSignal);
+
+    // Inbound: plain client → server sidecar (SIGTERM) → app.
+    const inbound = steadyHttp(client, `http://${server.ipv4}:8080/in?delay=30`, load);
+    await sleep(3000);
+    const inSignal = Date.now();
+    serverProxy.process.kill('SIGTERM');
+    assert.equal(await serverProxy.exited, 0, serverProxy.stderr());
+    await sleep(500);
+    inbound.stop();
+    await inbound.done;
+    checkDrain(t, 'inbound drain', inbound.requests, received.get('in') ?? [], inSignal);
   });
 });
