@@ -12,13 +12,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { test } from 'node:test';
 import { stopProcess, type Pod } from '../../../src/netns/lab';
 import { withLab } from '../../support/netns';
+import { settle, stats } from '../../support/proxy-probe';
 import { APPS, CLI, cleanEnv, echoServer, httpEcho, init, startProxy } from '../../support/mesh';
 import { startChurn } from '../../support/load-scenario';
 
@@ -231,5 +232,105 @@ test('SIGTERM under a steady keep-alive HTTP load, outbound and inbound sidecar:
     inbound.stop();
     await inbound.done;
     checkDrain(t, 'inbound drain', inbound.requests, received.get('in') ?? [], inSignal);
+  });
+});
+
+/** The client sidecar's configuration for the reload test: HTTP to subset `subset`, TCP to the echo server on `tcpPort`. */
+function reloadConfig(server: string, subset: 'v1' | 'v2', tcpPort: number): string {
+  return `services:
+  - host: web.test.svc.cluster.local
+    addresses: [198.19.5.10]
+    ports: [{port: 80, protocol: HTTP}]
+    endpoints:
+      - {address: ${server}, port: 8081, labels: {version: v1}}
+      - {address: ${server}, port: 8082, labels: {version: v2}}
+    subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+  - host: tcp.test.svc.cluster.local
+    addresses: [198.19.5.11]
+    ports: [{port: 9000, protocol: TCP}]
+    endpoints: [{address: ${server}, port: ${tcpPort}}]
+routes:
+  - host: web.test.svc.cluster.local
+    http: [{route: [{subset: ${subset}}]}]
+`;
+}
+
+test('reloads (SIGHUP and file change, one refused) under steady HTTP and TCP load: no error, each new route takes effect', { timeout: 120_000 }, async (t) => {
+  await withLab(t, { prefix: 'rlreload' }, async (lab) => {
+    const client = await lab.addPod('client');
+    const server = await lab.addPod('server');
+    await init(client);
+    await httpEcho(server, ['8081:v1', '8082:v2']);
+    await echoServer(server, [9001], { name: 'a' });
+    await echoServer(server, [9002], { name: 'b' });
+    // live/mesh.yaml is a symlink into store/: writing the file it points to is invisible to the watcher on live/ (a
+    // SIGHUP round), swapping the symlink is a file change in live/ (a file round) — each trigger alone.
+    const base = path.join(os.tmpdir(), `${lab.id}-reload`);
+    mkdirSync(path.join(base, 'live'), { recursive: true });
+    mkdirSync(path.join(base, 'store'), { recursive: true });
+    const live = path.join(base, 'live', 'mesh.yaml');
+    writeFileSync(path.join(base, 'store', 'v0.yaml'), reloadConfig(server.ipv4, 'v1', 9001));
+    symlinkSync(path.join(base, 'store', 'v0.yaml'), live);
+    const proxy = await startProxy(client, ['--concurrency', '2', '--config', live]);
+    const applied = async (): Promise<Record<string, number>> => {
+      const s = await stats(client, 'config_reloads_total');
+      return Object.fromEntries(Object.entries(s).map(([k, v]) => [k.replace('sidelane.config_reloads_total.', ''), v]));
+    };
+
+    const http = steadyHttp(client, 'http://198.19.5.10/r', ['--rate', '50', '--connections', '8', '--timeout-ms', '5000', '--duration-ms', '120000'], []);
+    const tcp = startChurn(client, ['--target', '198.19.5.11:9000', '--connections', '20', '--rate', '40', '--duration-ms', '120000', '--log-connections']);
+    await sleep(1500);
+
+    const rounds: { trigger: 'signal' | 'file'; subset: 'v1' | 'v2'; tcpPort: number; invalid?: boolean }[] = [
+      { trigger: 'signal', subset: 'v2', tcpPort: 9002 },
+      { trigger: 'file', subset: 'v1', tcpPort: 9001 },
+      { trigger: 'file', subset: 'v1', tcpPort: 9001, invalid: true },
+      { trigger: 'signal', subset: 'v2', tcpPort: 9001 },
+      { trigger: 'file', subset: 'v2', tcpPort: 9002 },
+      { trigger: 'signal', subset: 'v1', tcpPort: 9002 },
+    ];
+    let expected = { subset: 'v1', tcpPort: 9001 };
+    const counts: Record<string, number> = { 'applied.signal': 0, 'applied.file': 0, 'refused.file': 0 };
+    for (const [i, round] of rounds.entries()) {
+      const text = round.invalid ? 'services:\n  - host: web.test.svc.cluster.local\n    ports: [{port: 0}]\n' : reloadConfig(server.ipv4, round.subset, round.tcpPort);
+      if (round.trigger === 'signal') {
+        const target = readlinkSync(live);
+        writeFileSync(`${target}.tmp`, text);
+        renameSync(`${target}.tmp`, target);
+        proxy.process.kill('SIGHUP');
+      } else {
+        const target = path.join(base, 'store', `v${i + 1}.yaml`);
+        writeFileSync(target, text);
+        symlinkSync(target, `${live}.new`);
+        renameSync(`${live}.new`, live);
+      }
+      const key = `${round.invalid ? 'refused' : 'applied'}.${round.trigger}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+      // Every worker (2) has applied (or refused) it.
+      const seen = await settle(applied, (a) => (a[key] ?? 0) === 2 * counts[key]!);
+      assert.equal(seen[key], 2 * counts[key]!, `round ${i + 1} (${key}): ${JSON.stringify(seen)}`);
+      const at = Date.now();
+      if (!round.invalid) expected = { subset: round.subset, tcpPort: round.tcpPort };
+      await sleep(1500);
+      // From the moment every worker had it, new requests and new connections follow the new route.
+      const after = http.requests.filter((r) => r.sent > at + 50);
+      assert.ok(after.length >= 20, `round ${i + 1}: requests kept flowing (${after.length})`);
+      const names = [...new Set(after.map((r) => r.name ?? r.error ?? String(r.status)))];
+      assert.deepEqual(names, [expected.subset], `round ${i + 1}: HTTP requests after the reload went to ${expected.subset}`);
+      const echoName = expected.tcpPort === 9001 ? 'a' : 'b';
+      const conns = tcp.connections.filter((c) => c.t > at + 200);
+      assert.ok(conns.length >= 10, `round ${i + 1}: TCP connections kept opening (${conns.length})`);
+      assert.deepEqual([...new Set(conns.map((c) => c.server))], [echoName], `round ${i + 1}: TCP connections after the reload went to ${echoName}`);
+    }
+    http.stop();
+    tcp.stop();
+    const [h, c] = await Promise.all([http.done, tcp.done]);
+    t.diagnostic(`HTTP ${JSON.stringify(h)}; TCP ${JSON.stringify({ opened: c.opened, ok: c.ok, failed: c.failed, errors: c.errors, servers: c.servers })}`);
+    assert.deepEqual(h.errors, {}, 'no HTTP request failed');
+    assert.deepEqual(Object.keys(h.statuses), ['200'], 'every HTTP request was answered 200');
+    assert.equal(h.statuses['200'], h.issued);
+    assert.deepEqual(c.errors, {}, 'no TCP connection failed');
+    assert.equal(c.ok, c.opened);
+    assert.match(proxy.stderr(), /config reload refused \(file\)/);
   });
 });
