@@ -93,6 +93,7 @@ struct Acceptor {
   int open_handles = 0;
   bool paused = false;
   bool closing = false;
+  bool poll_closed = false;  // after acceptorShutdown: the listening fd is closed, its poll handle with it
   bool report_scheduled = false;
   napi_ref on_batch = nullptr;
   napi_ref on_exhausted = nullptr;
@@ -229,10 +230,13 @@ void CloseAcceptor(Acceptor* a) {
   if (a->closing) return;
   a->closing = true;
   a->module->acceptors.erase(a->id);
-  uv_poll_stop(&a->poll);
   uv_timer_stop(&a->backoff);
   uv_timer_stop(&a->report);
-  uv_close(reinterpret_cast<uv_handle_t*>(&a->poll), OnHandleClosed);
+  if (!a->poll_closed) {
+    uv_poll_stop(&a->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->poll), OnHandleClosed);
+    a->poll_closed = true;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&a->backoff), OnHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&a->report), OnHandleClosed);
   uv_timer_stop(&a->park_timer);
@@ -317,7 +321,7 @@ void OnReadable(uv_poll_t* handle, int status, int events);
 
 void OnBackoffOver(uv_timer_t* t) {
   auto* a = static_cast<Acceptor*>(t->data);
-  if (a->closing) return;
+  if (a->closing || a->poll_closed) return;
   a->paused = false;
   if (a->reserve_fd < 0) a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   uv_poll_start(&a->poll, UV_READABLE, OnReadable);
@@ -384,14 +388,16 @@ void Deliver(Acceptor* a, size_t count) {
 
 bool Park(Acceptor* a, const int32_t* meta, const char* addresses, uint32_t needed);
 
-void OnReadable(uv_poll_t* handle, int status, int events) {
-  auto* a = static_cast<Acceptor*>(handle->data);
-  if (a->closing || a->paused) return;
+// Accepts up to `limit` connections into the acceptor's batch buffers (framing their headers, parking those still
+// incomplete) and returns how many are ready to deliver. Stops early when the queue is empty.
+size_t AcceptInto(Acceptor* a, size_t limit) {
   size_t count = 0;
   a->headers.clear();
-  a->meta.resize(static_cast<size_t>(a->opt.batch) * kMetaFields);
-  a->addresses.resize(static_cast<size_t>(a->opt.batch) * 3 * INET6_ADDRSTRLEN);
-  for (int i = 0; i < a->opt.batch; ++i) {
+  for (size_t i = 0; i < limit; ++i) {
+    if (a->meta.size() < (count + 1) * kMetaFields) {
+      a->meta.resize((count + 1) * kMetaFields);
+      a->addresses.resize((count + 1) * 3 * INET6_ADDRSTRLEN);
+    }
     sockaddr_storage remote{};
     socklen_t rlen = sizeof(remote);
     int fd = accept4(a->listen_fd, reinterpret_cast<sockaddr*>(&remote), &rlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -446,6 +452,13 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
     }
     ++count;
   }
+  return count;
+}
+
+void OnReadable(uv_poll_t* handle, int status, int events) {
+  auto* a = static_cast<Acceptor*>(handle->data);
+  if (a->closing || a->paused || a->listen_fd < 0) return;
+  size_t count = AcceptInto(a, static_cast<size_t>(a->opt.batch));
   if (count > 0) Deliver(a, count);
 }
 
@@ -626,6 +639,38 @@ Napi::Value AcceptorNoFraming(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// acceptorShutdown(id) -> connections accepted from the queue (delivered now, or parked for their header). Stops listening for good without losing what the
+// kernel already queued: every connection waiting in the accept queue is accepted (and framed, or parked for its
+// header as usual), then the listening fd is closed at once — so from the next SYN on the port refuses (a hooked
+// connect gets ECONNREFUSED and the hook's proxy-down policy applies) — and only then is the batch delivered.
+// Connections still parked for their header stay with the acceptor until they are delivered or it is stopped.
+// The fd was the caller's; after this it is closed (the caller must not close it again).
+Napi::Value AcceptorShutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* m = static_cast<AcceptorModule*>(info.Data());
+  Acceptor* a = Find(m, info);
+  if (a == nullptr || a->poll_closed) return Napi::Number::New(env, 0);
+  uv_poll_stop(&a->poll);
+  uv_timer_stop(&a->backoff);
+  a->paused = false;
+  // No JavaScript between the last accept4 and close: the window in which a handshake can complete into a queue
+  // about to be discarded is as short as it can be.
+  uint64_t before = a->accepted;
+  size_t count = AcceptInto(a, SIZE_MAX);
+  // Exhausted() (EMFILE) may have started the backoff timer: it must not restart polling.
+  uv_timer_stop(&a->backoff);
+  a->paused = false;
+  // The poll handle is closed while the fd is still open: libuv forgets the fd *number* when the handle closes, and
+  // by then the number may belong to another socket.
+  uv_close(reinterpret_cast<uv_handle_t*>(&a->poll), OnHandleClosed);
+  a->poll_closed = true;
+  close(a->listen_fd);
+  a->listen_fd = -1;
+  if (count > 0) Deliver(a, count);
+  // Accepted: delivered now, or parked until their header completes.
+  return Napi::Number::New(env, static_cast<double>(a->accepted - before));
+}
+
 Napi::Value AcceptorStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* m = static_cast<AcceptorModule*>(info.Data());
@@ -637,6 +682,8 @@ Napi::Value AcceptorStats(const Napi::CallbackInfo& info) {
   o.Set("exhaustions", static_cast<double>(a->exhaustions));
   o.Set("paused", a->paused);
   o.Set("reserveFd", a->reserve_fd >= 0);
+  o.Set("parked", static_cast<double>(a->parked.size()));
+  o.Set("listening", a->listen_fd >= 0);
   return o;
 }
 
@@ -665,6 +712,7 @@ void InitAcceptor(Napi::Env env, Napi::Object exports) {
   exports.Set("acceptorStop", Napi::Function::New(env, AcceptorStop, "acceptorStop", m));
   exports.Set("acceptorStats", Napi::Function::New(env, AcceptorStats, "acceptorStats", m));
   exports.Set("acceptorNoFraming", Napi::Function::New(env, AcceptorNoFraming, "acceptorNoFraming", m));
+  exports.Set("acceptorShutdown", Napi::Function::New(env, AcceptorShutdown, "acceptorShutdown", m));
 }
 
 }  // namespace sidelane

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 #include <unordered_map>
 
@@ -31,6 +33,21 @@
 
 namespace sidelane {
 namespace {
+
+// Source-port picks for preserved-source legs. Seeded from the kernel once per process: libc's random() is never
+// seeded, so every worker process (and every sidecar) walked the same port sequence and the workers kept trying the
+// ports their siblings had just used — under churn some connects ran out of attempts (EADDRNOTAVAIL, found by the
+// load test). Used on the JS thread only.
+std::minstd_rand& PortPicker() {
+  static std::minstd_rand picker([] {
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(seed))) {
+      seed = static_cast<uint32_t>(getpid()) ^ static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&seed));
+    }
+    return seed == 0 ? 1u : seed;
+  }());
+  return picker;
+}
 
 struct SockAddr {
   sockaddr_storage storage{};
@@ -258,7 +275,7 @@ int StartConnect(Napi::Env env, const ConnectArgs& a, const std::string& address
       if (!failed && pick_port) {
         // Several legs may share one spoofed address and port towards different destinations.
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        uint16_t port = static_cast<uint16_t>(a.port_min + static_cast<int>(random() % (a.port_max - a.port_min + 1)));
+        uint16_t port = static_cast<uint16_t>(a.port_min + static_cast<int>(PortPicker()() % static_cast<uint32_t>(a.port_max - a.port_min + 1)));
         if (a.family == 4) reinterpret_cast<sockaddr_in*>(&src.storage)->sin_port = htons(port);
         else reinterpret_cast<sockaddr_in6*>(&src.storage)->sin6_port = htons(port);
       } else if (!failed && a.source_port == 0) {

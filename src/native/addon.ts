@@ -109,6 +109,10 @@ export interface AcceptorNativeStats {
   readonly exhaustions: number;
   readonly paused: boolean;
   readonly reserveFd: boolean;
+  /** Connections accepted and waiting (natively) for the rest of their PROXY v2 header. */
+  readonly parked: number;
+  /** False after acceptorShutdown closed the listening fd. */
+  readonly listening: boolean;
 }
 
 /**
@@ -183,6 +187,11 @@ export interface SidelaneAddon {
   /** Deliver new connections at once, without PROXY v2 framing (a draining listener refuses them all). */
   acceptorNoFraming(id: number): boolean;
   acceptorStats(id: number): AcceptorNativeStats | undefined;
+  /**
+   * Accepts what waits in the queue, closes the listening fd (it is no longer the caller's), delivers the batch;
+   * returns how many were accepted. Parked connections are delivered later as usual.
+   */
+  acceptorShutdown(id: number): number;
   /**
    * On the calling (main) thread: drop the bounding set to `keep` (when dropBounding), switch to uid/gid (with no
    * supplementary groups when clearGroups), set permitted = effective = inheritable = ambient = `keep`, set no_new_privs, then

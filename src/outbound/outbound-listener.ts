@@ -20,6 +20,7 @@ export interface OutboundListenerOptions extends CapturedListenerOptions {
 
 export class OutboundListener extends CapturedListener {
   private readonly limits: DecodeLimits;
+  protected override readonly closesOnDrain = true;
 
   constructor(
     private readonly options: OutboundListenerOptions,

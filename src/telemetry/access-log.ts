@@ -32,6 +32,7 @@ export function tcpEntry(e: TcpCloseEvent): Record<string, unknown> {
     duration: e.durationMs,
     response_flags: e.responseFlags,
     connection_end: e.end,
+    ...(e.upstreamFailureReason !== undefined ? { upstream_transport_failure_reason: e.upstreamFailureReason } : {}),
   };
 }
 

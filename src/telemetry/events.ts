@@ -27,6 +27,8 @@ export interface TcpCloseEvent {
   /** Envoy response flags: '-' none, UF upstream connect failure, UH no healthy upstream, UO overflow, … */
   readonly responseFlags: string;
   readonly end: RelayEnd | 'upstream_connect_failure' | 'refused';
+  /** Why the upstream connect failed (errno name: ECONNREFUSED, ETIMEDOUT, EADDRNOTAVAIL…); only with that end. */
+  readonly upstreamFailureReason?: string;
   /** The service (destination) name when known, for Istio's destination_service label. */
   readonly destinationService?: string;
   /** Labels of the endpoint connected to (app, version…), for destination_* labels on the client side. */

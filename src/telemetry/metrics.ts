@@ -70,7 +70,7 @@ export interface MetricsSources {
   clusters(): Iterable<Cluster>;
   /** Downstream connections open right now, by direction. */
   activeConnections(): { inbound: number; outbound: number };
-  /** The native relay engine's counters (native data path only). */
+  /** The native relay engine's live counts (native data path only): relays in flight, pipes in use and pooled. */
   relay?(): { readonly active: number; readonly pipesInUse: number; readonly pipesPooled: number } | undefined;
   /** Name of the mesh cluster for source_cluster/destination_cluster (Istio's cluster id). */
   readonly meshCluster: string;
@@ -218,9 +218,11 @@ export class ProxyMetrics {
         this.set({ direction: 'outbound' }, a.outbound);
       },
     });
+    // Leak checks read these: after the load every relay has ended, and the fds a worker keeps beyond its
+    // baseline are exactly its pooled pipes (two each, bounded by the pool size).
     new Gauge({
       name: 'sidelane_relay_active',
-      help: 'connections being relayed by the native relay now (native data path)',
+      help: 'TCP connections being relayed by the native relay now (native data path)',
       registers: [r],
       collect() {
         this.set(sources_.relay?.()?.active ?? 0);
@@ -228,13 +230,13 @@ export class ProxyMetrics {
     });
     new Gauge({
       name: 'sidelane_relay_pipes',
-      help: 'splice pipes of the native relay, by state: in_use (holding bytes in flight) or pooled (empty, kept for reuse; each is 2 file descriptors)',
+      help: 'pipes of the native relay: in_use (bytes in flight) or pooled (empty, kept for reuse; 2 fds each)',
       labelNames: ['state'],
       registers: [r],
       collect() {
-        const st = sources_.relay?.();
-        this.set({ state: 'in_use' }, st?.pipesInUse ?? 0);
-        this.set({ state: 'pooled' }, st?.pipesPooled ?? 0);
+        const s = sources_.relay?.();
+        this.set({ state: 'in_use' }, s?.pipesInUse ?? 0);
+        this.set({ state: 'pooled' }, s?.pipesPooled ?? 0);
       },
     });
     for (const [stat, type, help] of CLUSTER_STATS) {

@@ -3,8 +3,9 @@
  * by the native acceptor (the default data path: batched accept4, no net.Socket per connection, SO_ORIGINAL_DST and
  * PROXY v2 framing done natively) or by net.Servers (`--data-path js`, the fallback); the bypass mark; the set of
  * downstream connections still open (drain and the active-connections gauge); refusal with a reset and its event;
- * and drain mode — while draining, the ports stay bound and every new connection is refused with a reset (a closed
- * TPROXY port would silently drop SYNs instead).
+ * and drain mode — while draining, either the ports stay bound and every new connection is refused with a reset (the
+ * inbound listener: a closed TPROXY port would silently drop other pods' SYNs instead), or the ports close after
+ * what the kernel already queued was accepted (the outbound listener: see closesOnDrain).
  */
 import net from 'node:net';
 import { addon } from '../native/addon';
@@ -68,6 +69,13 @@ export abstract class CapturedListener implements ConnectionTracker {
   protected readonly waiting = new Set<net.Socket>();
   private draining = false;
   readonly dataPath: DataPath;
+  /**
+   * Drain closes the listening sockets instead of resetting new connections. For the outbound listener: a hooked
+   * connect must see the refusal *before* it returns, as ECONNREFUSED, so that the hook's proxy-down policy
+   * (SIDELANE_HOOK_ON_PROXY_DOWN, by default a wait for the next proxy) applies — a reset after the accept reaches
+   * the app as a failed connection that had already succeeded (found by the restart-under-load test).
+   */
+  protected readonly closesOnDrain: boolean = false;
 
   protected constructor(
     readonly direction: Direction,
@@ -131,35 +139,52 @@ export abstract class CapturedListener implements ConnectionTracker {
   async stop(): Promise<void> {
     for (const { acceptor, fd } of this.acceptors) {
       acceptor.stop();
-      addon().closeFd(fd);
+      if (!acceptor.listenerClosed) addon().closeFd(fd);
     }
     this.acceptors.length = 0;
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // A server closed by the drain already stopped listening (its 'close' waits for its connections: not here).
+    await Promise.all(this.servers.filter((s) => s.listening).map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers.length = 0;
   }
 
   get listening(): boolean {
-    if (this.dataPath === 'native') return this.acceptors.length > 0 && this.acceptors.every((a) => a.acceptor.running);
+    if (this.dataPath === 'native') return this.acceptors.length > 0 && this.acceptors.every((a) => a.acceptor.running && !a.acceptor.listenerClosed);
     return this.servers.length > 0 && this.servers.every((s) => s.listening);
   }
 
-  /** The port actually bound (the configured one, or the kernel's choice for port 0). */
+  /** The port actually bound (the configured one, or the kernel's choice for port 0); kept after a drain closed it. */
   get boundPort(): number {
+    if (this.port !== undefined) return this.port;
     const a = this.acceptors[0];
-    if (a !== undefined) return addon().localAddress(a.fd).port;
     const s = this.servers[0]?.address();
-    return typeof s === 'object' && s !== null ? s.port : this.base.port;
+    if (a !== undefined) this.port = addon().localAddress(a.fd).port;
+    else if (typeof s === 'object' && s !== null) this.port = s.port;
+    return this.port ?? this.base.port;
   }
 
-  /** From now on new connections are refused (reset); open ones continue. */
+  private port: number | undefined;
+
+  /**
+   * From now on new connections are refused — reset after the accept, or (closesOnDrain) by the closed port, after
+   * the connections already queued were accepted and handed on; open ones continue.
+   */
   drain(): void {
+    if (this.draining) return;
     this.draining = true;
+    if (this.closesOnDrain) {
+      for (const { acceptor } of this.acceptors) acceptor.shutdown();
+      // js path: libuv resets what is still queued (the native path is the default and loses nothing).
+      for (const s of this.servers) s.close();
+      return;
+    }
     for (const { acceptor } of this.acceptors) acceptor.stopFraming();
   }
 
-  /** Downstream connections accepted by this listener and not yet closed. */
+  /** Downstream connections accepted by this listener and not yet closed (including those awaiting a PROXY header). */
   get activeConnections(): number {
-    return this.open.size + this.waiting.size;
+    let parked = 0;
+    for (const { acceptor } of this.acceptors) parked += acceptor.stats().parked;
+    return this.open.size + this.waiting.size + parked;
   }
 
   /** Ends every open downstream connection (the end of a drain period). */
@@ -185,7 +210,8 @@ export abstract class CapturedListener implements ConnectionTracker {
   }
 
   private onIncoming(c: Incoming): void {
-    if (this.draining) return this.refuse(c, 'draining');
+    // A listener that closed on drain only delivers what was accepted before: served like any other.
+    if (this.draining && !this.closesOnDrain) return this.refuse(c, 'draining');
     this.accept(c);
   }
 

@@ -166,13 +166,29 @@ export class NativeAcceptor extends EventEmitter {
     if (this.id !== 0) this.native.acceptorNoFraming(this.id);
   }
 
+  /**
+   * Stops listening for good, losing nothing the kernel already queued: every connection waiting in the accept
+   * queue is accepted and emitted as usual, and the listening fd is closed right after the last accept — the port
+   * refuses from then on (a hooked connect gets ECONNREFUSED). The fd is closed here: the caller must not close it.
+   * Connections waiting for their PROXY header are emitted when it completes; stop() drops them. Returns how many
+   * connections the queue held.
+   */
+  shutdown(): number {
+    if (this.id === 0 || this.listenerClosed) return 0;
+    this.listenerClosed = true;
+    return this.native.acceptorShutdown(this.id);
+  }
+
+  /** True once shutdown() closed the listening fd. */
+  listenerClosed = false;
+
   get running(): boolean {
     return this.id !== 0;
   }
 
   stats(): NativeAcceptorStats {
     const s = this.id !== 0 ? this.native.acceptorStats(this.id) : undefined;
-    return { accepted: 0, refused: 0, exhaustions: 0, paused: false, reserveFd: false, ...s, batches: this.batches };
+    return { accepted: 0, refused: 0, exhaustions: 0, paused: false, reserveFd: false, parked: 0, listening: false, ...s, batches: this.batches };
   }
 
   private onBatch(count: number, meta: Int32Array, addresses: string[], headers: Buffer | undefined): void {

@@ -7,7 +7,7 @@
  */
 import { addon } from '../native/addon';
 import { formatAddress } from './address';
-import { isRawConnector, type Connector, type ConnectRequest, type RawConnector, type UpstreamConnectError } from './connector';
+import { isRawConnector, UpstreamConnectError, type Connector, type ConnectRequest, type RawConnector } from './connector';
 import type { DownstreamConnection } from './downstream';
 import type { NativeRelay } from './native-relay';
 import { relay, type RelayResult } from './relay';
@@ -81,7 +81,7 @@ function closeEvent(conn: DownstreamConnection, route: TcpProxyRoute, result: Re
   };
 }
 
-function connectFailed(conn: DownstreamConnection, route: TcpProxyRoute, downstreamGone: boolean): void {
+function connectFailed(conn: DownstreamConnection, route: TcpProxyRoute, downstreamGone: boolean, err: unknown): void {
   publishTcpClose({
     conn,
     cluster: route.cluster,
@@ -90,6 +90,7 @@ function connectFailed(conn: DownstreamConnection, route: TcpProxyRoute, downstr
     durationMs: Date.now() - conn.startedAt,
     responseFlags: downstreamGone ? 'DC' : 'UF',
     end: 'upstream_connect_failure',
+    upstreamFailureReason: err instanceof UpstreamConnectError ? err.reason : 'ERROR',
     ...(route.destinationService !== undefined ? { destinationService: route.destinationService } : {}),
   });
 }
@@ -147,7 +148,7 @@ class NativeTcpSession {
       // asked once, now: a reset client is DC, as there.
       const gone = conn.aborted || addon().peerReset(conn.rawFd);
       conn.reset();
-      connectFailed(conn, route, gone);
+      connectFailed(conn, route, gone, err);
       return;
     }
     route.observer?.connected();
@@ -208,7 +209,7 @@ async function proxyWithSockets(conn: DownstreamConnection, route: TcpProxyRoute
     route.observer?.connectFailed(err);
     socket.off('close', onEarlyClose);
     if (!downstreamGone) socket.resetAndDestroy();
-    connectFailed(conn, route, downstreamGone || conn.aborted);
+    connectFailed(conn, route, downstreamGone || conn.aborted, err);
     return;
   }
   socket.off('close', onEarlyClose);

@@ -77,8 +77,9 @@ export function startApp(pod: Pod, cmd: string, args: readonly string[], ready: 
 }
 
 /** Starts test/support/apps/echo-server in the pod; `specs` are `PORT` or `PORT:MODE` (see that file). */
-export function echoServer(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean } = {}): Promise<ChildProcess> {
-  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/, options.log ? { ECHO_LOG: '1' } : {});
+export function echoServer(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean; name?: string } = {}): Promise<ChildProcess> {
+  const env = { ...(options.log ? { ECHO_LOG: '1' } : {}), ...(options.name ? { ECHO_NAME: options.name } : {}) };
+  return startApp(pod, 'node', [path.join(APPS, 'echo-server.js'), ...specs.map(String)], /listening/, env);
 }
 
 export interface LoadSummary {
@@ -104,8 +105,8 @@ export async function tcpLoad(
 }
 
 /** Starts test/support/apps/http-echo in the pod; `specs` are `PORT` or `PORT:NAME`. */
-export function httpEcho(pod: Pod, specs: readonly (number | string)[]): Promise<ChildProcess> {
-  return startApp(pod, 'node', [path.join(APPS, 'http-echo.js'), ...specs.map(String)], /listening/);
+export function httpEcho(pod: Pod, specs: readonly (number | string)[], options: { log?: boolean } = {}): Promise<ChildProcess> {
+  return startApp(pod, 'node', [path.join(APPS, 'http-echo.js'), ...specs.map(String)], /listening/, options.log ? { HTTP_ECHO_LOG: '1' } : {});
 }
 
 /** The environment of a test process without any SIDELANE_* or LD_PRELOAD inherited from the runner. */

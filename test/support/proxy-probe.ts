@@ -3,7 +3,7 @@
  * descriptors from /proc (the pods share the test's pid namespace), resident memory, counters from /stats, and
  * polling until a condition settles. Used by the reliability tests to prove "no leak" claims black-box.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Pod } from '../../src/netns/lab';
 
 export interface WorkerInfo {
@@ -34,6 +34,36 @@ export function fdCount(pid: number): number {
   } catch {
     return -1;
   }
+}
+
+/** A process's open fds by what they are: sockets, pipes, anything else (files, eventfds, epoll…). */
+export interface FdKinds {
+  socket: number;
+  pipe: number;
+  other: number;
+}
+
+/** Open fds of a process by kind (from the /proc/PID/fd links); all -1 when it is gone. */
+export function fdKinds(pid: number): FdKinds {
+  const kinds: FdKinds = { socket: 0, pipe: 0, other: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return { socket: -1, pipe: -1, other: -1 };
+  }
+  for (const n of names) {
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${n}`);
+    } catch {
+      continue; // closed while we looked
+    }
+    if (link.startsWith('socket:')) kinds.socket += 1;
+    else if (link.startsWith('pipe:')) kinds.pipe += 1;
+    else kinds.other += 1;
+  }
+  return kinds;
 }
 
 /** Resident set size of a process in bytes (VmRSS), 0 when it is gone. */

@@ -161,6 +161,7 @@ inbound:
       const e = await accessEntry(proxy, 7101, 'tcp');
       assert.equal(e.response_flags, 'UF');
       assert.equal(e.connection_end, 'upstream_connect_failure');
+      assert.equal(e.upstream_transport_failure_reason, 'ECONNREFUSED');
     });
     await check('TCP, upstream blackholes the SYN: the client is reset after the connect timeout, flag UF, counted as a connect timeout', async () => {
       const started = Date.now();
@@ -168,7 +169,9 @@ inbound:
       const took = Date.now() - started;
       assert.equal(r.end, 'reset');
       assert.ok(took >= 900 && took < 5000, `reset after the 1 s connect timeout (${took} ms)`);
-      assert.equal((await accessEntry(proxy, 7103, 'tcp')).response_flags, 'UF');
+      const e = await accessEntry(proxy, 7103, 'tcp');
+      assert.equal(e.response_flags, 'UF');
+      assert.equal(e.upstream_transport_failure_reason, 'ETIMEDOUT');
       const s = await stats(client, `outbound\\|7103\\|\\|${HOST.replace(/\./g, '\\.')}\\.upstream_cx_connect`);
       assert.equal(s[`cluster.outbound|7103||${HOST}.upstream_cx_connect_timeout`], 1, JSON.stringify(s));
     });

@@ -7,51 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import readline from 'node:readline';
 import { test } from 'node:test';
-import type { ChildProcess } from 'node:child_process';
 import { withLab } from '../../support/netns';
 import { APPS, echoServer, init, startProxy } from '../../support/mesh';
 import { activeDownstream, fdsNetOfPipePool, serverInfo, settle } from '../../support/proxy-probe';
-
-/** Drives test/support/apps/conn-holder over its stdin/stdout. */
-class Holder {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string) => void) | undefined;
-  constructor(private readonly child: ChildProcess) {
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(line);
-      } else this.lines.push(line);
-    });
-  }
-  private next(): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((r) => (this.waiter = r));
-  }
-  async ready(): Promise<void> {
-    assert.equal(await this.next(), 'ready');
-  }
-  async send<T>(cmd: string): Promise<T> {
-    this.child.stdin!.write(`${cmd}\n`);
-    return JSON.parse(await this.next()) as T;
-  }
-}
-
-interface OpenResult {
-  opened: number;
-  failed: number;
-  errors: Record<string, number>;
-  held: number;
-}
-interface PingResult {
-  ok: number;
-  failed: number;
-  held: number;
-}
+import { Holder, type OpenResult, type PingResult } from '../../support/conn-holder';
 
 const LIMIT = 160;
 const INTERVAL_NOTE = /file descriptor limit reached/;

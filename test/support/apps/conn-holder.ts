@@ -7,7 +7,9 @@
  *                       {opened, failed, errors: {reason: count}, held}
  *  burst N [TIMEOUT_MS] the same, all N at once → the same answer
  *  ping                 sends 16 bytes on every held connection and waits for the echo →
- *                       {ok, failed, held}
+ *                       {ok, failed, held, failedPorts: [local port of each failed one]}
+ *  ports                → {ports: [local port of each held connection]} (for mapping them to a proxy worker)
+ *  prune                forgets held connections that are closed → {held}
  *  close N              closes N held connections (FIN) → {held}
  */
 import net from 'node:net';
@@ -16,6 +18,8 @@ import readline from 'node:readline';
 const [host = '', portText = '0'] = process.argv.slice(2);
 const port = Number(portText);
 const held: net.Socket[] = [];
+/** Local ports, recorded at open: a closed socket no longer knows its own. */
+const portOf = new WeakMap<net.Socket, number>();
 
 function openOne(timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -27,7 +31,10 @@ function openOne(timeoutMs: number): Promise<string | undefined> {
       clearTimeout(timer);
       s.removeAllListeners('data');
       if (err !== undefined) s.destroy();
-      else held.push(s);
+      else {
+        held.push(s);
+        portOf.set(s, s.localPort ?? 0);
+      }
       resolve(err);
     };
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
@@ -42,6 +49,7 @@ function openOne(timeoutMs: number): Promise<string | undefined> {
 }
 
 function ping(s: net.Socket): Promise<boolean> {
+  if (s.destroyed || !s.writable) return Promise.resolve(false);
   return new Promise((resolve) => {
     const want = Buffer.from('0123456789abcdef');
     let got = Buffer.alloc(0);
@@ -93,7 +101,19 @@ async function command(line: string): Promise<void> {
     }
     case 'ping': {
       const results = await Promise.all(held.map(ping));
-      reply({ ok: results.filter(Boolean).length, failed: results.filter((r) => !r).length, held: held.length });
+      const failedPorts = held.filter((_, i) => !results[i]).map((h) => portOf.get(h) ?? 0);
+      reply({ ok: results.filter(Boolean).length, failed: results.filter((r) => !r).length, held: held.length, failedPorts });
+      return;
+    }
+    case 'ports':
+      reply({ ports: held.map((h) => portOf.get(h) ?? 0) });
+      return;
+    case 'prune': {
+      const alive = held.filter((h) => !h.destroyed && h.writable);
+      for (const h of held) if (!alive.includes(h)) h.destroy();
+      held.length = 0;
+      held.push(...alive);
+      reply({ held: held.length });
       return;
     }
     case 'close': {

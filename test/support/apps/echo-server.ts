@@ -1,7 +1,8 @@
 /**
  * A test app: TCP servers (dual-stack), one per `PORT[:MODE]` argument. Prints `listening …` when all are ready.
  * Modes:
- *  echo (default)  writes `peer <address> <port>\n`, then echoes every byte; ends its side after the client's FIN
+ *  echo (default)  writes `peer <address> <port>\n` (`peer <address> <port> name=<ECHO_NAME>\n` when ECHO_NAME is
+ *                  set), then echoes every byte; ends its side after the client's FIN
  *  close-first     writes `bye\n` and ends its side at once, keeps reading, prints `received <n> from <peer>`
  *                  on stdout when the client's FIN arrives (proves the client could still send)
  *  reset           resets the connection (RST) when the first byte arrives
@@ -39,7 +40,7 @@ for (const { port, mode } of specs) {
         return;
       default:
         if (process.env.ECHO_LOG) process.stdout.write(`conn ${peer}\n`);
-        s.write(`peer ${peer} ${s.remotePort}\n`);
+        s.write(`peer ${peer} ${s.remotePort}${process.env.ECHO_NAME ? ` name=${process.env.ECHO_NAME}` : ''}\n`);
         s.pipe(s);
     }
   });

@@ -1,7 +1,8 @@
 /**
  * A test app: an HTTP/1.1 server (dual-stack) per `PORT[:NAME]` argument answering every request with JSON
  * {name, peer, method, path, headers}. `?status=N` sets the status, `?delay=MS` delays the answer, `?bytes=N`
- * adds a body of N bytes. Prints `listening …` when ready.
+ * adds a body of N bytes. Prints `listening …` when ready; with HTTP_ECHO_LOG=1 also `request <name> <url>` for each
+ * request as it arrives (a test can count exactly what reached the app).
  */
 import http from 'node:http';
 
@@ -12,6 +13,7 @@ const specs = process.argv.slice(2).map((a) => {
 let ready = 0;
 for (const { port, name } of specs) {
   const server = http.createServer((req, res) => {
+    if (process.env.HTTP_ECHO_LOG) process.stdout.write(`request ${name} ${req.url ?? '/'}\n`);
     const url = new URL(req.url ?? '/', 'http://x');
     const body = JSON.stringify({
       name,

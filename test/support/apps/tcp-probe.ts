@@ -2,7 +2,8 @@
  * A test client: one TCP connection to HOST:PORT that sends SEND bytes (then FIN unless KEEP is given, in which
  * case it sends FIN only after the peer's FIN), reads until the end and prints one JSON line telling exactly how
  * it ended: {end: 'eof'|'reset'|'timeout'|'refused'|<errno>, received, head (first 40 bytes as text), afterPeerFin}
- * (`afterPeerFin`: bytes the client still sent after the peer had closed its side). Usage:
+ * (`afterPeerFin`: bytes the client still sent after the peer had closed its side), and `ms` from connect() to the
+ * end (a hooked connect that waits for a proxy blocks inside connect(): included). Usage:
  * node tcp-probe.js HOST PORT SEND TIMEOUT_MS [keep]
  */
 import net from 'node:net';
@@ -14,11 +15,12 @@ let head = Buffer.alloc(0);
 let afterPeerFin = 0;
 let done = false;
 
+const started = Date.now();
 const s = net.connect({ host, port: Number(portText), allowHalfOpen: true });
 const finish = (end: string): void => {
   if (done) return;
   done = true;
-  process.stdout.write(`${JSON.stringify({ end, received, head: head.toString('latin1'), afterPeerFin })}\n`);
+  process.stdout.write(`${JSON.stringify({ end, received, head: head.toString('latin1'), afterPeerFin, ms: Date.now() - started })}\n`);
   s.destroy();
 };
 s.setTimeout(Number(timeoutText), () => finish('timeout'));

@@ -272,7 +272,7 @@ both('idle timeout: a connection with no bytes either way is closed on both side
   }
 });
 
-both('drain: new connections are refused with a reset, open ones keep working, the deadline closes them', async (dataPath) => {
+both('drain: the outbound port closes (new connects are refused: ECONNREFUSED), the inbound port resets new connections, open ones keep working, the deadline closes them', async (dataPath) => {
   const { server, port } = await listen((s) => {
     s.on('error', () => undefined);
     s.on('data', (d) => s.write(d));
@@ -288,13 +288,16 @@ both('drain: new connections are refused with a reset, open ones keep working, t
     assert.equal(await echo(open, 'before'), 'before');
     assert.equal(p.sidecar.activeConnections().outbound, 1);
     p.sidecar.drain();
-    // A silent client: refused at once, not held for the PROXY header deadline first.
-    const t0 = Date.now();
+    // Outbound: refused before connect() returns, so the hook's proxy-down policy (wait for the next proxy) applies.
     const fresh = net.connect(p.port, '127.0.0.1');
-    const err = await errorOf(fresh);
+    assert.equal((await errorOf(fresh))?.code, 'ECONNREFUSED', 'a new outbound connection is refused by the closed port');
+    // Inbound: the port stays bound (a closed TPROXY port would drop other pods' SYNs) and resets at once.
+    const t0 = Date.now();
+    const inbound = net.connect(p.sidecar.boundPorts().inbound, '127.0.0.1');
+    const err = await errorOf(inbound);
     assert.ok(Date.now() - t0 < 1000, `refused after ${Date.now() - t0} ms`);
-    assert.equal(err?.code, 'ECONNRESET', 'a new connection is refused with a reset while draining');
-    await waitFor('the refusal event', () => p.refusals.some((r) => r.reason === 'draining'));
+    assert.equal(err?.code, 'ECONNRESET', 'a new inbound connection is refused with a reset while draining');
+    await waitFor('the refusal event', () => p.refusals.some((r) => r.reason === 'draining' && r.listener === 'inbound'));
     assert.equal(await echo(open, 'during'), 'during', 'an open connection keeps working during the drain');
     assert.equal(p.sidecar.activeConnections().outbound, 1);
     const closed = errorOf(open);
@@ -303,6 +306,53 @@ both('drain: new connections are refused with a reset, open ones keep working, t
     await waitFor('no active connection', () => p.sidecar.activeConnections().outbound === 0);
     await waitFor('the close event', () => p.closes.length === 1);
     assert.equal(p.closes[0]!.end, 'aborted', 'both sides were reset at the deadline');
+  } finally {
+    await p.close();
+    server.close();
+  }
+});
+
+both('drain: hooked connections the kernel had already queued when the outbound port closed are served, none is lost', async (dataPath) => {
+  const { server, port } = await listen((s) => {
+    s.on('error', () => undefined);
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end());
+  });
+  const p = await startProxy(dataPath);
+  try {
+    // Connected (loopback handshakes complete inside connect()), headers not yet written: the listener has not
+    // accepted any of them when the drain starts.
+    const queued = Array.from({ length: 20 }, () => {
+      const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+      s.on('error', () => undefined);
+      // Queued by Node until connected, then written first.
+      s.write(encodeProxyHeader({ command: 'PROXY', source: { address: '127.0.0.1', port: 1 }, destination: { address: '127.0.0.1', port }, caller: { pid: 42, uid: 0, comm: 'tester' } }));
+      return s;
+    });
+    // net.connect() to an address connects on the next tick; this runs right after, before the loop polls the listener.
+    await new Promise((r) => process.nextTick(r));
+    assert.equal(p.sidecar.activeConnections().outbound, 0, 'none accepted yet: all wait in the kernel queue');
+    p.sidecar.drain();
+    // Native: the drain itself accepted all 20 (waiting for their PROXY headers, counted as active).
+    if (dataPath === 'native') assert.equal(p.sidecar.activeConnections().outbound, 20, 'the drain accepted all 20 from the queue');
+    const echoes = await Promise.all(
+      queued.map(
+        (s, i) =>
+          new Promise<string>((resolve) => {
+            const timer = setTimeout(() => resolve('timeout'), 5000);
+            s.once('data', (d) => {
+              clearTimeout(timer);
+              resolve(String(d));
+            });
+            s.once('close', () => resolve('closed'));
+            s.write(`ping ${i}`);
+          }),
+      ),
+    );
+    if (dataPath === 'native') assert.deepEqual(echoes, queued.map((_, i) => `ping ${i}`), 'every queued connection was served');
+    else assert.ok(echoes.every((e, i) => e === `ping ${i}` || e === 'closed'), `js path: served or reset by libuv, never left hanging: ${echoes.join(', ')}`);
+    for (const s of queued) s.end();
+    await waitFor('no active connection', () => p.sidecar.activeConnections().outbound === 0);
   } finally {
     await p.close();
     server.close();

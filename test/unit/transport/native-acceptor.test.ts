@@ -404,3 +404,63 @@ test('fd exhaustion: refuses cleanly, keeps serving, reports once per interval, 
     c.child.kill();
   }
 });
+
+test('shutdown(): connections waiting in the queue are accepted and emitted, then the port refuses; stop() afterwards leaves a socket that reused the fd number alone', async () => {
+  const l = listener();
+  const acceptor = new NativeAcceptor(l.fd, { proxyHeader: 'loopback', headerWaitMs: 2000 });
+  const got: AcceptedConnection[] = [];
+  acceptor.on('connection', (c: AcceptedConnection) => got.push(c));
+  acceptor.start();
+  const server = net.createServer((s) => s.end('still here'));
+  // net.connect() connects on the next tick and loopback handshakes complete inside connect(): after one more tick
+  // all five wait in the kernel's accept queue, none accepted yet (their headers follow once Node sees them connected).
+  const clients = Array.from({ length: 5 }, () => {
+    const c = net.connect({ port: l.port, host: '127.0.0.1' });
+    c.on('error', () => undefined);
+    c.write(encodeProxyHeader({ command: 'PROXY', source: { address: '127.0.0.1', port: 1 }, destination: { address: '127.0.0.1', port: 2 } }));
+    return c;
+  });
+  try {
+    await new Promise((r) => process.nextTick(r));
+    assert.equal(got.length, 0);
+    assert.equal(acceptor.shutdown(), 5, 'the whole queue was accepted');
+    assert.equal(acceptor.shutdown(), 0, 'a second shutdown is a no-op');
+    assert.equal(acceptor.stats().listening, false);
+    // The headers arrive after the accept: each connection waits natively, then comes out complete.
+    await waitFor('five connections with their headers', () => got.length === 5);
+    assert.deepEqual(got.map((c) => c.proxyHeader?.status), ['complete', 'complete', 'complete', 'complete', 'complete']);
+    const refused = await new Promise<string | undefined>((resolve) => {
+      const c = net.connect({ port: l.port, host: '127.0.0.1' });
+      c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code));
+      c.once('connect', () => {
+        c.destroy();
+        resolve('connected');
+      });
+    });
+    assert.equal(refused, 'ECONNREFUSED', 'the port is closed after the shutdown');
+    // The listening fd is closed: the next socket may well get its number. Stopping the acceptor must not touch it.
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    assert.equal((server as unknown as { _handle: { fd: number } })._handle.fd, l.fd, 'the new server got the closed listener\'s fd number');
+    acceptor.stop();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      let data = '';
+      const timer = setTimeout(() => {
+        c.destroy();
+        reject(new Error('the other server stopped answering'));
+      }, 3000);
+      c.on('data', (d) => (data += d.toString()));
+      c.on('end', () => {
+        clearTimeout(timer);
+        resolve(data);
+      });
+      c.on('error', reject);
+    });
+    assert.equal(reply, 'still here');
+  } finally {
+    acceptor.stop();
+    server.close();
+    for (const c of clients) c.destroy();
+    for (const c of got) addon().closeFd(c.fd);
+  }
+});
