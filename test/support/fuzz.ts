@@ -67,7 +67,8 @@ function report<Ts>(t: TestContext, name: string, details: fc.RunDetails<Ts>, st
   };
   t.diagnostic(`fuzz ${name}: ${r.runs} runs in ${r.seconds} s (seed ${r.seed}${r.interrupted ? ', time limit reached' : ''})`);
   if (details.failed) {
-    const message = fc.defaultReportMessage(details) ?? 'property failed';
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance ?? '');
+    const message = `${fc.defaultReportMessage(details) ?? 'property failed'}\nError: ${cause}`;
     throw new Error(
       `fuzz ${name} failed; replay with SIDELANE_FUZZ_SEED=${details.seed} SIDELANE_FUZZ_PATH=${details.counterexamplePath ?? ''}, ` +
         `and add the counterexample as a regression test\n${message}`,
