@@ -43,7 +43,8 @@ function readInput(filename: string): string {
   try {
     return readFileSync(filename === '-' ? 0 : filename, 'utf8');
   } catch (err) {
-    throw new UsageError(`-f ${filename}: cannot read: ${(err as Error).message}`, { file: filename });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`-f/--filename: cannot read ${JSON.stringify(filename)} (${code}); expected a manifest file, or - for stdin`, { file: filename });
   }
 }
 
