@@ -4,11 +4,12 @@
  * ports and host names, duplicates, dangling references, bad regular expressions and durations, weights that do not
  * add up, empty lists where one entry is needed, resource-exhaustion shapes (alias bombs, deep nesting). Each must
  * give exit 2 and exactly one stderr line naming the file, the path inside it and what was expected — no stack
- * trace, nothing on stdout. `sidelane config check` runs every case; `sidelane run --config` (in a pod's network
- * namespace, so nothing could listen outside it) a sample, with the very same line.
+ * trace, nothing on stdout. Every case runs through the CLI's main() (`sidelane config check`), a sample also as
+ * separate processes of `sidelane config check` and of `sidelane run --config` (in a pod's network namespace, so
+ * nothing could listen outside it), which must give the very same line.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { withLab } from '../../support/netns';
 
 const root = process.env.SIDELANE_ROOT ?? path.resolve(__dirname, '../../../..');
 const CLI = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const BATCH = path.join(root, 'dist', 'test', 'support', 'cli-batch.js');
 
 /** One service with one HTTP port and one endpoint; the cases bend it. */
 const SVC = `services:
@@ -197,26 +199,41 @@ function assertOneClearLine(c: ConfigCase, file: string, r: Run): void {
   assert.match(line, c.expect, what);
 }
 
-test('every malformed configuration: `config check` exits 2 with one clear line (file, path, what was expected)', { timeout: 180_000 }, async () => {
+test('every malformed configuration: `config check` exits 2 with one clear line (file, path, what was expected)', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sl-badcfg-'));
   try {
-    const names = new Set<string>();
-    const runs = await pooled(CASES, 3, async (c) => {
-      assert.ok(!names.has(c.name), `case names are unique: ${c.name}`);
-      names.add(c.name);
-      const file = path.join(dir, `${CASES.indexOf(c)}-${c.file ?? 'bad.yaml'}`);
+    assert.equal(new Set(CASES.map((c) => c.name)).size, CASES.length, 'case names are unique');
+    const files = CASES.map((c, i) => {
+      const file = path.join(dir, `${i}-${c.file ?? 'bad.yaml'}`);
       writeFileSync(file, c.text, 'latin1');
-      return { c, file, r: await runCli(['config', 'check', file]) };
+      return file;
     });
+    // Every case through the CLI's main() in one process (test/support/cli-batch.ts: a Node start-up plus zod and
+    // yaml for each of 82 files would cost ~30 s of CPU on a shared machine); every sixth also as its own
+    // `sidelane config check` process, which must say exactly the same.
+    const batch = spawnSync(process.execPath, [BATCH], { input: JSON.stringify(files.map((f) => ['config', 'check', f])), encoding: 'utf8', timeout: 120_000 });
+    assert.equal(batch.status, 0, `the batch runner: ${batch.stderr}`);
+    const results = JSON.parse(batch.stdout) as Run[];
     const failures: string[] = [];
-    for (const { c, file, r } of runs) {
+    CASES.forEach((c, i) => {
       try {
-        assertOneClearLine(c, file, r);
+        assertOneClearLine(c, files[i]!, results[i]!);
       } catch (err) {
         failures.push((err as Error).message.split('\n')[0]!);
       }
+    });
+    const sampled = CASES.map((c, i) => ({ c, i })).filter(({ i }) => i % 6 === 0);
+    const real = await pooled(sampled, 2, async ({ c, i }) => ({ c, i, r: await runCli(['config', 'check', files[i]!]) }));
+    for (const { c, i, r } of real) {
+      try {
+        assertOneClearLine(c, files[i]!, r);
+        assert.deepEqual({ code: r.code, stderr: r.stderr }, { code: results[i]!.code, stderr: results[i]!.stderr }, `${c.name}: the process and main() say the same`);
+      } catch (err) {
+        failures.push(`(process) ${(err as Error).message.split('\n')[0]!}`);
+      }
     }
-    assert.deepEqual(failures, [], `${failures.length} of ${CASES.length} cases failed`);
+    t.diagnostic(`${CASES.length} malformed configurations through main(), ${real.length} of them also as processes`);
+    assert.deepEqual(failures, [], `${failures.length} failures over ${CASES.length} cases`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -252,13 +269,17 @@ test('`run --config` refuses a sample of the cases with the very same line, befo
     try {
       const sample = CASES.filter((c) => ['YAML: unclosed flow sequence', 'empty file', 'document a number', 'unknown service field', 'port 70000', 'duplicate service host', 'route to an unknown host', 'weights adding up to 0', 'alias bomb ("billion laughs")', 'duration 1000h (timer overflow)'].includes(c.name));
       assert.equal(sample.length, 10);
-      for (const c of sample) {
-        const file = path.join(dir, c.file ?? 'bad.yaml');
+      const files = sample.map((c, i) => {
+        const file = path.join(dir, `${i}-${c.file ?? 'bad.yaml'}`);
         writeFileSync(file, c.text, 'latin1');
-        const checked = await runCli(['config', 'check', file]);
-        const r = await pod.exec('node', [CLI, 'run', '--config', file, '--concurrency', '1'], { allowFailure: true, timeoutMs: 30_000 });
-        assertOneClearLine(c, file, { code: r.code, stdout: r.stdout, stderr: r.stderr });
-        assert.equal(r.stderr, checked.stderr, `${c.name}: run and config check say the same`);
+        return file;
+      });
+      const batch = spawnSync(process.execPath, [BATCH], { input: JSON.stringify(files.map((f) => ['config', 'check', f])), encoding: 'utf8', timeout: 60_000 });
+      const checked = JSON.parse(batch.stdout) as Run[];
+      for (const [i, c] of sample.entries()) {
+        const r = await pod.exec('node', [CLI, 'run', '--config', files[i]!, '--concurrency', '1'], { allowFailure: true, timeoutMs: 30_000 });
+        assertOneClearLine(c, files[i]!, { code: r.code, stdout: r.stdout, stderr: r.stderr });
+        assert.equal(r.stderr, checked[i]!.stderr, `${c.name}: run and config check say the same`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
