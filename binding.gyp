@@ -8,7 +8,8 @@
         "native/addon/sockets.cc",
         "native/addon/nft.cc",
         "native/addon/relay.cc",
-        "native/addon/acceptor.cc"
+        "native/addon/acceptor.cc",
+        "native/addon/privileges.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

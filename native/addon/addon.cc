@@ -4,6 +4,7 @@
 #include "acceptor.h"
 #include "errors.h"
 #include "nft.h"
+#include "privileges.h"
 #include "relay.h"
 #include "sockets.h"
 
@@ -14,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sidelane::InitNft(env, exports);
   sidelane::InitRelay(env, exports);
   sidelane::InitAcceptor(env, exports);
+  sidelane::InitPrivileges(env, exports);
   return exports;
 }
 }  // namespace

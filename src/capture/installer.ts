@@ -22,7 +22,7 @@ import {
   rollbackPolicyRoutes,
 } from './policy-routes';
 import { CHAIN_PREFIX } from './ruleset';
-import type { CaptureState, StateStore } from './state';
+import { isPlainNftName, type CaptureState, type StateStore } from './state';
 
 export interface CaptureDeps extends BackendDeps {
   readonly files: NamespaceFiles;
@@ -117,6 +117,8 @@ export async function initCapture(o: CaptureOptions, deps: CaptureDeps, options:
     for (const obj of nftInventory(deps.nft).objects) {
       // sidelane's own chains are found by name; only the tables and base chains iptables-nft made need recording.
       if (obj.chain?.startsWith(CHAIN_PREFIX)) continue;
+      // Only plain names are recorded: cleanup turns them into nft commands (see stateProblem).
+      if (!isPlainNftName(obj.table) || (obj.chain !== undefined && !isPlainNftName(obj.chain))) continue;
       if (!inventoryBefore.has(objectKey(obj)) && !created.some((c) => objectKey(c) === objectKey(obj))) created.push(obj);
     }
   }

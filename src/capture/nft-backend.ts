@@ -95,7 +95,10 @@ export function nftInventory(nft: NftRunner): { objects: NftObject[]; rules: Map
  * Deletes the iptables-nft tables and chains sidelane's install created, when they are empty again (so the ruleset
  * is what it was before init). Anything that gained rules from someone else stays.
  */
-export function removeCreatedObjects(nft: NftRunner, created: readonly NftObject[]): NftObject[] {
+export function removeCreatedObjects(nft: NftRunner, recorded: readonly NftObject[]): NftObject[] {
+  // Names reach nft command text: only plain identifiers (the state file is validated on load; this is the last guard).
+  const plain = (name: string | undefined): boolean => name === undefined || /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name);
+  const created = recorded.filter((o) => (o.family === 'ip' || o.family === 'ip6') && plain(o.table) && plain(o.chain));
   if (!nft.available() || created.length === 0) return [];
   const removed: NftObject[] = [];
   const inv = nftInventory(nft);

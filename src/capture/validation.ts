@@ -123,13 +123,17 @@ export function parseRouteTable(flag: string, value: string): number {
  * Interface names as the kernel allows them (1-15 characters, no '/', ':' or spaces), restricted further to
  * [A-Za-z0-9_.-] so nothing can leak into rule text; a trailing '+' is iptables' prefix wildcard (nft '*').
  */
+export function isInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,15}\+?$/.test(name) && name !== '.' && name !== '..';
+}
+
 export function parseInterfaceList(flag: string, value: string): readonly string[] {
   const text = value.trim();
   if (text === '') return [];
   const out: string[] = [];
   for (const raw of text.split(',')) {
     const name = raw.trim();
-    if (!/^[A-Za-z0-9_.-]{1,15}\+?$/.test(name) || name === '.' || name === '..') {
+    if (!isInterfaceName(name)) {
       throw bad(flag, value, 'a comma-separated list of interface names (1-15 of A-Z a-z 0-9 _ . -, optionally ending in + for a prefix)');
     }
     if (!out.includes(name)) out.push(name);

@@ -4,6 +4,7 @@
  * workload, the annotation and what was expected; nothing here decides precedence (see settings.ts).
  */
 import { isIP } from 'node:net';
+import { isInterfaceName } from '../capture/validation';
 import { InjectionError } from './injection-error';
 import { parseQuantity } from './quantity';
 
@@ -140,8 +141,9 @@ function parseInterfaces(raw: string): string[] {
   if (raw.trim() === '') return [];
   return raw.split(',').map((i) => {
     const t = i.trim();
-    // IFNAMSIZ is 16 with the NUL; iptables also takes a trailing '+' as a prefix match.
-    if (!/^[A-Za-z0-9_.:@-]{1,15}\+?$/.test(t) || t === '.' || t === '..') throw new BadValue(`"${t}" is not an interface name`);
+    // The same check as `sidelane init --exclude-interfaces` (IFNAMSIZ is 16 with the NUL, a trailing '+' is a
+    // prefix match), so an accepted annotation never becomes an init container that fails at pod start.
+    if (!isInterfaceName(t)) throw new BadValue(`"${t}" is not an interface name (1-15 of A-Z a-z 0-9 _ . -, optionally ending in +)`);
     return t;
   });
 }
@@ -281,8 +283,19 @@ export function readOne(entry: AnnotationSpec, raw: string, into: PodAnnotations
     entry.read(raw, into);
   } catch (err) {
     if (!(err instanceof BadValue)) throw err;
-    throw new InjectionError(`annotation ${entry.name}=${JSON.stringify(raw)}: expected ${entry.expected} (${err.message})`, { workload, annotation: entry.name });
+    throw new InjectionError(`annotation ${entry.name}=${shownValue(raw)}: expected ${entry.expected} (${oneLine(err.message)})`, { workload, annotation: entry.name });
   }
+}
+
+/** A user's value inside a one-line error: JSON-quoted (control characters escaped), long ones cut. */
+function shownValue(raw: string): string {
+  return raw.length > 80 ? `${JSON.stringify(raw.slice(0, 80)).slice(0, -1)}…" (${raw.length} characters)` : JSON.stringify(raw);
+}
+
+/** A parser's detail, which may quote the value: kept on one line and bounded. */
+function oneLine(detail: string): string {
+  const escaped = detail.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escaped.length > 160 ? `${escaped.slice(0, 160)}…` : escaped;
 }
 
 /** Reads the `sidecar.istio.io/inject` label, which Istio prefers to the annotation of the same name. */

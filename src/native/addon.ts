@@ -119,6 +119,20 @@ export interface AcceptorNativeStats {
  */
 export const ACCEPT_META_FIELDS = 8;
 
+/** Arguments of reduceAndExec (validated and planned by src/sidecar/privileges.ts). */
+export interface ReduceAndExecOptions {
+  readonly uid: number;
+  readonly gid: number;
+  /** Drop every supplementary group (when switching to a user, as `--user` does). */
+  readonly clearGroups: boolean;
+  /** Capability bits kept in the permitted, effective, inheritable and ambient sets (and the bounding set). */
+  readonly keep: bigint;
+  readonly dropBounding: boolean;
+  readonly file: string;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+}
+
 /** The raw addon; see native/addon/*.cc. */
 export interface SidelaneAddon {
   setErrorClass(cls: new (message: string, props: never) => Error): void;
@@ -169,6 +183,18 @@ export interface SidelaneAddon {
   /** Deliver new connections at once, without PROXY v2 framing (a draining listener refuses them all). */
   acceptorNoFraming(id: number): boolean;
   acceptorStats(id: number): AcceptorNativeStats | undefined;
+  /**
+   * On the calling (main) thread: drop the bounding set to `keep` (when dropBounding), switch to uid/gid (with no
+   * supplementary groups when clearGroups), set permitted = effective = inheritable = ambient = `keep`, set no_new_privs, then
+   * execve(file, argv, env). Never returns on success; throws with nothing changed when a precondition fails (a
+   * capability to keep that the process lacks, CAP_SETUID/CAP_SETGID/CAP_SETPCAP missing); a failure after the
+   * first change prints one line and exits 1 (the process would be half-reduced).
+   */
+  reduceAndExec(options: ReduceAndExecOptions): never;
+  /** prctl(PR_SET_NO_NEW_PRIVS) on the calling thread (inherited by every process it starts). */
+  setNoNewPrivs(): void;
+  /** The highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
+  lastCapability(): number;
   nftAvailable(): { available: boolean; reason?: string };
   nftRun(script: string, options?: { json?: boolean; handles?: boolean }): NftResult;
 }

@@ -5,10 +5,10 @@
  * its local address is the original destination. Under the REDIRECT baseline SO_ORIGINAL_DST says where it went.
  */
 import type net from 'node:net';
-import os from 'node:os';
 import { addon } from '../native/addon';
-import { isLoopback, normaliseAddress, origDst, type OrigDstAddr } from '../transport/address';
+import { isLoopback, origDst, type OrigDstAddr } from '../transport/address';
 import { CapturedListener, type CapturedListenerOptions, type Incoming } from '../transport/captured-listener';
+import { LocalAddresses } from '../transport/local-addresses';
 import type { CallerIdentity } from '../transport/downstream';
 import { decodeProxyHeader, ProxyHeaderDecoder, type DecodeLimits, type ProxyDecodeResult, type ProxyHeader } from '../transport/proxy-protocol';
 
@@ -19,24 +19,15 @@ export interface OutboundListenerOptions extends CapturedListenerOptions {
 }
 
 export class OutboundListener extends CapturedListener {
-  private localAddresses = new Set<string>();
   private readonly limits: DecodeLimits;
 
-  constructor(private readonly options: OutboundListenerOptions) {
+  constructor(
+    private readonly options: OutboundListenerOptions,
+    /** The pod's own addresses: a connection to one of them on the listener port was not captured. */
+    private readonly localAddresses: LocalAddresses = new LocalAddresses(),
+  ) {
     super('outbound', options);
     this.limits = { maxHeaderBytes: options.maxHeaderBytes };
-  }
-
-  override async start(): Promise<void> {
-    this.refreshLocalAddresses();
-    await super.start();
-  }
-
-  /** The pod's own addresses: a connection to one of them on the listener port was not captured. */
-  refreshLocalAddresses(): void {
-    const set = new Set<string>();
-    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) set.add(normaliseAddress(a.address));
-    this.localAddresses = set;
   }
 
   /** Hooked connections arrive on loopback with a PROXY v2 header: framed natively, waited for up to the deadline. */

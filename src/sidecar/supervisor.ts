@@ -18,6 +18,7 @@ import type { SidelaneConfig } from '../config/schema';
 import { describeError, SidelaneError } from '../errors';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/logger';
 import type { FromWorker, ToWorker, WorkerSettings } from './ipc';
+import { describeCredentials, readCredentials } from './privileges';
 
 export interface SupervisorOptions {
   readonly settings: WorkerSettings;
@@ -260,7 +261,8 @@ export class Supervisor {
           state: this.state,
           uptime_current_epoch: Math.round((Date.now() - this.startedAt) / 1000),
           concurrency: this.options.concurrency,
-          workers: this.slots.map((s) => ({ index: s.index, pid: s.child.pid, ready: s.ready, restarts: s.restarts })),
+          workers: this.slots.map((s) => ({ index: s.index, pid: s.child.pid, ready: s.ready, restarts: s.restarts, privileges: privilegesOf(s.child.pid) })),
+          privileges: privilegesOf('self'),
           config_source: this.source,
           node: process.version,
           command_line_options: this.options.settings,
@@ -415,5 +417,15 @@ export class Supervisor {
 
   private log(line: string): void {
     (this.options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
+  }
+}
+
+/** The user and capabilities a process runs with, as one line (undefined once it is gone). */
+function privilegesOf(pid: number | 'self' | undefined): string | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return describeCredentials(readCredentials(pid));
+  } catch {
+    return undefined;
   }
 }

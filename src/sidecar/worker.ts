@@ -71,6 +71,7 @@ export class Worker {
       generation: () => (this.state.hasConfig ? this.state.current : undefined),
       clusters: () => (this.state.hasConfig ? this.state.current.clusters.values() : []),
       activeConnections: () => this.sidecar.activeConnections(),
+      relay: () => this.relay?.stats(),
       meshCluster: settings.meshCluster,
     });
     if (this.accessLog) subscribeAccessLog(this.accessLog);

@@ -4,8 +4,9 @@
  */
 import pino from 'pino';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+import type { LogLevel } from './log-level';
+
+export { LOG_LEVELS, type LogLevel } from './log-level';
 
 export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): pino.Logger {
   return pino({ level, base: { ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));

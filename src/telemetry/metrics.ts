@@ -70,6 +70,8 @@ export interface MetricsSources {
   clusters(): Iterable<Cluster>;
   /** Downstream connections open right now, by direction. */
   activeConnections(): { inbound: number; outbound: number };
+  /** The native relay engine's counters (native data path only). */
+  relay?(): { readonly active: number; readonly pipesInUse: number; readonly pipesPooled: number } | undefined;
   /** Name of the mesh cluster for source_cluster/destination_cluster (Istio's cluster id). */
   readonly meshCluster: string;
 }
@@ -214,6 +216,25 @@ export class ProxyMetrics {
         const a = sources_.activeConnections();
         this.set({ direction: 'inbound' }, a.inbound);
         this.set({ direction: 'outbound' }, a.outbound);
+      },
+    });
+    new Gauge({
+      name: 'sidelane_relay_active',
+      help: 'connections being relayed by the native relay now (native data path)',
+      registers: [r],
+      collect() {
+        this.set(sources_.relay?.()?.active ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sidelane_relay_pipes',
+      help: 'splice pipes of the native relay, by state: in_use (holding bytes in flight) or pooled (empty, kept for reuse; each is 2 file descriptors)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const st = sources_.relay?.();
+        this.set({ state: 'in_use' }, st?.pipesInUse ?? 0);
+        this.set({ state: 'pooled' }, st?.pipesPooled ?? 0);
       },
     });
     for (const [stat, type, help] of CLUSTER_STATS) {

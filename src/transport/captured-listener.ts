@@ -21,9 +21,9 @@ import {
 import { NativeAcceptor, type AcceptedConnection, type ProxyHeaderFraming } from './native-acceptor';
 import { FD_EXHAUSTION_CODES, publishConnectionAccepted, publishFdExhausted, publishListenerRefused } from '../telemetry/events';
 
-/** How accepted connections reach routing and how TCP bytes move: native (acceptor + relay) or js (net.Server + JS relay). */
-export type DataPath = 'native' | 'js';
-export const DATA_PATHS: readonly DataPath[] = ['native', 'js'];
+import type { DataPath } from './data-path';
+
+export { DATA_PATHS, type DataPath } from './data-path';
 
 export interface CapturedListenerOptions {
   readonly port: number;

@@ -1204,6 +1204,26 @@ static void case_secure(void) {
   CHECK(outbound_count() == before, "the hook redirected in a setuid process");
 }
 
+/* Secure execution with the hook really preloaded by ld.so (from /etc/ld.so.preload, which ld.so honours even for
+ * setuid programs): the constructor ran, saw AT_SECURE and stayed inert, so a plain connect() goes direct. */
+static int hook_preloaded(void);
+
+static void case_secure_preloaded(void) {
+  CHECK(getauxval(AT_SECURE) != 0, "not in secure-execution mode (setup error)");
+  CHECK(hook_preloaded(), "the hook is not preloaded (setup error: /etc/ld.so.preload)");
+  int before = outbound_count();
+  struct sockaddr_storage ss;
+  socklen_t len = make_addr(direct_addr, direct_port, &ss);
+  int fd = tcp_socket(AF_INET, 0);
+  CHECK(connect(fd, (struct sockaddr *)&ss, len) == 0, "connect: %s", strerror(errno));
+  expect_direct(fd, "secure-execution process, hook preloaded");
+  char want[80];
+  fmt_sockaddr((struct sockaddr *)&ss, want, sizeof want);
+  expect_peer(fd, want);
+  close(fd);
+  CHECK(outbound_count() == before, "the hook redirected in a secure-execution process");
+}
+
 struct test_case {
   const char *name;
   void (*fn)(void);
@@ -1239,6 +1259,7 @@ static const struct test_case cases[] = {
     {"down_wait_expires", case_down_wait_expires},
     {"down_open", case_down_open},
     {"secure", case_secure},
+    {"secure_preloaded", case_secure_preloaded},
 };
 
 /* Guard: unless a case loads the hook itself, refuse to run without it, so no connect can leave unredirected. */

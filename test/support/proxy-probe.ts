@@ -75,6 +75,23 @@ export async function fdsBackTo(baseline: Record<number, number>, timeoutMs = 10
   );
 }
 
+/** Empty splice pipes the proxy's native relays keep for reuse (`sidelane_relay_pipes{state="pooled"}`, all workers). */
+export async function relayPipesPooled(pod: Pod, metricsPort = 15090): Promise<number> {
+  const r = await pod.exec('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${metricsPort}/stats/prometheus`]);
+  const m = /^sidelane_relay_pipes\{state="pooled"\} (\d+)$/m.exec(r.stdout);
+  if (!m) throw new Error('no sidelane_relay_pipes{state="pooled"} in the metrics');
+  return Number(m[1]);
+}
+
+/**
+ * Open fds of the given proxy processes together, less the native relays' pooled pipes (a bounded cache of 2 fds
+ * per pipe, not a leak) — what a leak check compares before and after.
+ */
+export async function fdsNetOfPipePool(pod: Pod, pids: readonly number[]): Promise<number> {
+  const pooled = await relayPipesPooled(pod);
+  return pids.reduce((n, p) => n + fdCount(p), 0) - 2 * pooled;
+}
+
 /** `/stats` counters of the proxy (Envoy-style `name: value` lines), optionally filtered by a regex. */
 export async function stats(pod: Pod, filter?: string, adminPort = 15000): Promise<Record<string, number>> {
   const q = filter ? `?filter=${encodeURIComponent(filter)}` : '';

@@ -4,15 +4,22 @@
  * health (15021) and Prometheus metrics (15090); SIGHUP reloads the configuration, SIGTERM drains.
  */
 import type { Command } from 'commander';
-import { loadConfigFile, EMPTY_CONFIG } from '../../config/loader';
-import { LOG_LEVELS, type LogLevel } from '../../telemetry/logger';
-import { Supervisor } from '../../sidecar/supervisor';
+import { LOG_LEVELS, type LogLevel } from '../../telemetry/log-level';
 import type { WorkerSettings } from '../../sidecar/ipc';
 import { parseChoice, parseCount, parseDuration, parseFilePath, parseMark, parsePort, requireDistinctPorts } from '../options';
 import { UsageError } from '../../errors';
 import { shown } from '../../capture/validation';
-import { DATA_PATHS } from '../../transport/captured-listener';
+import { DATA_PATHS } from '../../transport/data-path';
 import { packageVersion } from './version';
+import { addon } from '../../native/addon';
+import { describeCredentials, parseUserSpec, readCredentials, reducePrivileges, requiredCapabilities, unprivilegedPortStart } from '../../sidecar/privileges';
+
+// The proxy's own modules (~300, most of the start-up time) load only after the privilege step, which may
+// re-execute the command: loading them twice would double the start-up.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const configLoader = (): typeof import('../../config/loader') => require('../../config/loader') as typeof import('../../config/loader');
+const supervisorModule = (): typeof import('../../sidecar/supervisor') => require('../../sidecar/supervisor') as typeof import('../../sidecar/supervisor');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 interface RunFlags {
   config?: string;
@@ -20,7 +27,8 @@ interface RunFlags {
   inboundPort: string;
   outboundPort: string;
   captureMode: string;
-  bypassMark: string;
+  bypassMark: string | false;
+  user?: string;
   preserveSource: boolean;
   ipv6: boolean;
   connectTimeout: string;
@@ -67,6 +75,8 @@ export function registerRun(program: Command): void {
     .option('--outbound-port <port>', 'outbound listener port', '15001')
     .option('--capture-mode <mode>', 'how traffic reaches the proxy: tproxy (local address is the destination) or redirect (SO_ORIGINAL_DST)', 'tproxy')
     .option('--bypass-mark <mark>', "SO_MARK on the proxy's own sockets (capture skips it)", '0x53a')
+    .option('--no-bypass-mark', "put no SO_MARK on the proxy's sockets: capture must tell them apart by owner (init -u/-g, Istio's way)")
+    .option('--user <uid[:gid]>', 'run as this user and group (numeric; GID defaults to UID), e.g. 1337 as Istio; started as root, it switches after start-up checks')
     .option('--no-preserve-source', 'connect to the local app from 127.0.0.6/::6 instead of the client address')
     .option('--no-ipv6', 'do not listen on IPv6')
     .option('--connect-timeout <duration>', 'upstream connect timeout where the config sets no defaults.connectTimeout', '10s')
@@ -90,7 +100,7 @@ export function registerRun(program: Command): void {
           inboundPort: parsePort('--inbound-port', flags.inboundPort),
           outboundPort: parsePort('--outbound-port', flags.outboundPort),
           captureMode: parseChoice('--capture-mode', flags.captureMode, ['tproxy', 'redirect'] as const),
-          bypassMark: parseMark('--bypass-mark', flags.bypassMark),
+          bypassMark: flags.bypassMark === false ? 0 : parseMark('--bypass-mark', flags.bypassMark),
           ipv6: flags.ipv6,
           reusePort: true,
           // 0 would refuse every hooked connection whose header did not come with the handshake.
@@ -122,8 +132,26 @@ export function registerRun(program: Command): void {
         ['--metrics-port', metricsPort],
       ]);
       const configFile = flags.config !== undefined ? parseFilePath('--config', flags.config) : undefined;
-      // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8).
+      const user = flags.user !== undefined ? parseUserSpec('--user', flags.user) : undefined;
+
+      // Keep only what the proxy needs from here on (docs/cli.md#privileges). The flags are valid, nothing is bound
+      // yet: when capabilities must go or the user changes, this re-executes the command and does not return.
+      const ports = [settings.sidecar.inboundPort, settings.sidecar.outboundPort, adminPort ?? 0, healthPort ?? 0, metricsPort ?? 0];
+      const credentials = reducePrivileges(
+        { user, keep: requiredCapabilities(ports, unprivilegedPortStart()) },
+        {
+          credentials: () => readCredentials(),
+          reduceAndExec: (o) => addon().reduceAndExec(o),
+          setNoNewPrivs: () => addon().setNoNewPrivs(),
+          env: process.env,
+          argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+        },
+      );
+      // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8). Read as the user the
+      // proxy runs as, so a file that user cannot read fails here and not at the first reload.
+      const { loadConfigFile, EMPTY_CONFIG } = configLoader();
       const config = configFile !== undefined ? loadConfigFile(configFile) : EMPTY_CONFIG;
+      const { Supervisor } = supervisorModule();
 
       const supervisor = new Supervisor({
         settings,
@@ -142,7 +170,7 @@ export function registerRun(program: Command): void {
         `sidelane: listening inbound :${o.inboundPort} outbound :${o.outboundPort} (${o.captureMode}), ${concurrency} workers, ${o.dataPath} data path` +
           `${supervisor.adminPort !== undefined ? `, admin 127.0.0.1:${supervisor.adminPort}` : ''}` +
           `${healthPort !== undefined ? `, health :${healthPort}` : ''}${metricsPort !== undefined ? `, metrics :${metricsPort}` : ''}` +
-          `, config ${flags.config ?? 'defaults'}\n`,
+          `, config ${flags.config ?? 'defaults'}, ${describeCredentials(credentials)}\n`,
       );
       process.exitCode = await supervisor.exited;
     });

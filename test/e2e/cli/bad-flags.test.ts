@@ -109,6 +109,15 @@ const TABLE: Readonly<Record<string, Row>> = {
   'run --outbound-port': { bad: [bad('70000', /--outbound-port: expected a port number 1-65535, got '70000'/), bad('15000', /--outbound-port and --admin-port: expected different ports, got 15000 for both/)] },
   'run --capture-mode': { bad: [bad('nat', /--capture-mode: expected one of tproxy, redirect, got 'nat'/)] },
   'run --bypass-mark': { bad: [bad('0', /--bypass-mark: expected a non-zero 32-bit mark \(decimal or 0x-hex\), got '0'/), bad('0x', /--bypass-mark: expected/)] },
+  'run --no-bypass-mark': 'switch',
+  'run --user': {
+    bad: [
+      bad('root', /--user: expected UID or UID:GID \(numeric ids 0-4294967294, e\.g\. 1337:1337\), got 'root'/),
+      bad('1337:x', /--user: expected UID or UID:GID/),
+      bad('4294967295', /--user: expected UID or UID:GID/),
+      bad('1\n2', /--user: expected UID or UID:GID .*, got '1\\n2'/),
+    ],
+  },
   'run --no-preserve-source': 'switch',
   'run --no-ipv6': 'switch',
   'run --connect-timeout': { bad: [DURATION('--connect-timeout', '5x'), DURATION('--connect-timeout', '-1s'), TOO_LONG('--connect-timeout')] },
