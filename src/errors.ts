@@ -85,9 +85,14 @@ export class SystemError extends SidelaneError {
   }
 }
 
-/** Formats any thrown value as the one clear line the CLI prints on stderr. */
+/**
+ * Formats any thrown value as the one clear line the CLI prints on stderr. Line breaks and other control characters
+ * inside the message (a quoted file excerpt in a JSON parse error, a value a user typed) are escaped, so it stays one
+ * line whatever it quotes.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof SidelaneError) return `${err.message}`;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

@@ -158,9 +158,12 @@ bool IsLoopback(const sockaddr_storage& ss) {
 
 // Frames a PROXY v2 header (haproxy proxy-protocol.txt, section 2.2) without decoding it: the TypeScript codec
 // does that. Consumes the bytes only when the whole header is there.
-// On kHeaderPending, *needed says how many bytes must be queued before trying again makes sense.
+// On kHeaderPending, *needed says how many bytes must be queued before trying again makes sense: while the
+// signature and version are still being checked, one more byte (a wrong byte refuses the connection at once, as the
+// codec does, instead of at the header deadline — a short non-PROXY greeting was held for it, found by fuzzing);
+// after that, the fixed part, then the whole declared header.
 HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32_t* length, uint32_t* needed) {
-  *needed = 16;
+  *needed = 1;
   // One peek of up to `max` bytes tells everything (signature, version, declared length, completeness); a second
   // read consumes exactly the header when it is all there. Two syscalls per hooked connection.
   size_t at = out->size();
@@ -190,6 +193,8 @@ HeaderStatus FrameHeader(int fd, uint32_t max, std::vector<uint8_t>* out, uint32
         *needed = total;
         if (static_cast<uint32_t>(n) >= total) status = kHeaderComplete;
       }
+    } else {
+      *needed = n < 13 ? static_cast<uint32_t>(n) + 1 : 16;
     }
   }
   if (status != kHeaderComplete) {

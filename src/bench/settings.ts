@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../errors';
 import { parseCount, parseDuration } from '../cli/options';
+import { shown } from '../capture/validation';
 
 /** The data planes compared (DESIGN 7). `haproxy-http` is the L7 peer: it only runs the `l7` scenario. */
 export const MODE_NAMES = ['direct', 'redirect', 'tproxy+hook', 'tproxy', 'haproxy', 'haproxy-http'] as const;
@@ -121,11 +122,11 @@ function parseList<T extends string>(flag: string, value: string, names: readonl
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  if (items.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of ${names.join(', ')}, got '${value}'`);
+  if (items.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of ${names.join(', ')}, got ${shown(value)}`);
   const out: T[] = [];
   for (const item of items) {
     if (!(names as readonly string[]).includes(item)) {
-      throw new UsageError(`${flag}: unknown '${item}'; expected a comma-separated list of ${names.join(', ')}`);
+      throw new UsageError(`${flag}: unknown ${shown(item)}; expected a comma-separated list of ${names.join(', ')}`);
     }
     if (!out.includes(item as T)) out.push(item as T);
   }
@@ -135,7 +136,7 @@ function parseList<T extends string>(flag: string, value: string, names: readonl
 
 function outputPath(flag: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value.trim() === '' || value.includes('\0')) throw new UsageError(`${flag}: expected a file path, got '${value}'`);
+  if (value.trim() === '' || value.includes('\0')) throw new UsageError(`${flag}: expected a file path, got ${shown(value)}`);
   return value;
 }
 
@@ -143,9 +144,9 @@ export function settingsFromFlags(flags: BenchFlags): BenchSettings {
   const quick = flags.quick ?? false;
   const d = quick ? QUICK_DEFAULTS : FULL_DEFAULTS;
   const durationMs = flags.duration !== undefined ? parseDuration('--duration', flags.duration) : d.durationMs;
-  if (durationMs < 500 || durationMs > 600_000) throw new UsageError(`--duration: expected 500ms to 10m, got '${flags.duration ?? ''}'`);
+  if (durationMs < 500 || durationMs > 600_000) throw new UsageError(`--duration: expected 500ms to 10m, got ${shown(flags.duration ?? '')}`);
   const warmupMs = flags.warmup !== undefined ? parseDuration('--warmup', flags.warmup) : d.warmupMs;
-  if (warmupMs > 600_000) throw new UsageError(`--warmup: expected at most 10m, got '${flags.warmup ?? ''}'`);
+  if (warmupMs > 600_000) throw new UsageError(`--warmup: expected at most 10m, got ${shown(flags.warmup ?? '')}`);
   return {
     modes: flags.modes !== undefined ? parseList('--modes', flags.modes, MODE_NAMES) : [...MODE_NAMES],
     scenarios: flags.scenarios !== undefined ? parseList('--scenarios', flags.scenarios, SCENARIO_NAMES) : [...SCENARIO_NAMES],

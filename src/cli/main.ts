@@ -17,12 +17,33 @@ export function buildProgram(argv?: readonly string[]): Command {
     .name('sidelane')
     .description('A sidecar proxy that captures traffic without conntrack or NAT (TPROXY inbound, connect() hook outbound).')
     .option('--verbose', 'print error details (stack, context)')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   const named = argv?.slice(2).find((a) => !a.startsWith('-'));
   const only = COMMANDS.find((c) => named !== undefined && c.names.includes(named));
   for (const entry of only ? [only] : COMMANDS) entry.load()(program);
+  oneLineErrors(program, 'sidelane');
   return program;
+}
+
+/**
+ * What commander itself refuses (an unknown flag, a missing value, a missing argument) is said like every other usage
+ * error (DESIGN 8): one line on stderr, `sidelane: <what>`, with where the flags are listed — commander's own format
+ * is an `error:` line plus a "did you mean" line plus a help hint line.
+ */
+function oneLineErrors(cmd: Command, commandPath: string): void {
+  cmd.showHelpAfterError(false);
+  cmd.configureOutput({
+    outputError: (text, write) => {
+      const lines = text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+      const [first = 'invalid usage', ...rest] = lines;
+      const hints = rest.map((l) => ` ${l.replace(/^\(Did you mean/, '(did you mean')}`).join('');
+      write(`sidelane: ${first.replace(/^error: /, '')}${hints}; \`${commandPath} --help\` lists the usage\n`);
+    },
+  });
+  for (const sub of cmd.commands) oneLineErrors(sub, `${commandPath} ${sub.name()}`);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

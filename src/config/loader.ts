@@ -30,15 +30,33 @@ export function parseConfig(text: string, file: string): SidelaneConfig {
     const pos = lines.linePos(e.pos[0]);
     const issues: ConfigIssue[] = doc.errors.map((x) => {
       const p = lines.linePos(x.pos[0]);
-      return { path: '(syntax)', message: firstLine(x.message), line: p.line, column: p.col };
+      return { path: '(syntax)', message: syntaxMessage(x.message), line: p.line, column: p.col };
     });
     throw new ConfigError(
-      `config ${file}:${pos.line}:${pos.col}: not valid YAML/JSON: ${firstLine(e.message)}${more(issues.length)}`,
+      `config ${file}:${pos.line}:${pos.col}: not valid YAML/JSON: ${syntaxMessage(e.message)}${more(issues.length)}`,
       file,
       issues,
     );
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    // A file with no document (empty, only comments, or `null`) is refused rather than read as "no configuration": a
+    // reload that catches a file half-written (truncated, then filled) must never swap the running routing for none.
+    throw new ConfigError(
+      `config ${file}: (top level): the file has no configuration (empty, only comments, or null); expected a map like {services: [...]}, or {} for none`,
+      file,
+      [{ path: '(top level)', message: 'expected a map of settings, got an empty document' }],
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // yaml refuses alias expansion beyond the count (a "billion laughs" document) by throwing.
+    throw new ConfigError(
+      `config ${file}: not valid YAML/JSON: ${err instanceof ReferenceError ? `aliases expand too far (expected at most ${MAX_ALIAS_COUNT} alias references)` : firstLine(String(err))}`,
+      file,
+    );
+  }
   const result = ConfigSchema.safeParse(data, { reportInput: true });
   if (!result.success) {
     const issues = result.error.issues.flatMap((i) => describeIssue(i, [])).map((i) => locate(i, doc, lines));
@@ -63,6 +81,29 @@ function firstLine(s: string): string {
   return s.split('\n')[0]!.trim();
 }
 
+/** yaml's messages, with the ones that say nothing to a user rewritten. */
+function syntaxMessage(message: string): string {
+  const m = firstLine(message);
+  // The parser recurses per nesting level and reports its own stack overflow as the error.
+  if (/maximum call stack/i.test(m)) return 'nested too deeply (lists or maps inside each other thousands of levels down)';
+  return m.replace(/; please use YAML\.parseAllDocuments\(\)$/, ' (expected one; remove the --- separators)');
+}
+
+/** How a type zod expected is said in a message. */
+const TYPE_NOUNS: Readonly<Record<string, string>> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+};
+
+/** zod's own wording ("Invalid input: expected array, received number"), as opposed to the schema's messages. */
+function isZodDefault(message: string): boolean {
+  return /^Invalid (input|key|element)/.test(message);
+}
+
 interface RawIssue {
   readonly path: readonly PathSegment[];
   readonly message: string;
@@ -80,9 +121,18 @@ function describeIssue(issue: z.core.$ZodIssue, base: readonly PathSegment[]): R
       if (deep.length > 0) return deep[0]!.flatMap((e) => describeIssue(e, path));
       return [{ path, message: withInput(issue.message, issue.input) }];
     }
-    case 'invalid_type':
-      if (issue.input === undefined) return [{ path, message: `missing (${lowerFirst(issue.message)})` }];
-      return [{ path, message: `${lowerFirst(issue.message)}, got ${describeValue(issue.input)}` }];
+    case 'invalid_type': {
+      const noun = path.length === 0 && issue.expected === 'object' ? `a map of settings (${Object.keys(ConfigSchema.shape).join(', ')})` : TYPE_NOUNS[issue.expected];
+      const expected = isZodDefault(issue.message) ? `expected ${noun ?? issue.expected}` : lowerFirst(issue.message);
+      if (issue.input === undefined) return [{ path, message: `missing (${expected})` }];
+      return [{ path, message: `${expected}, got ${describeValue(issue.input)}` }];
+    }
+    case 'invalid_key': {
+      // A bad key of a map (a label key, a header name): the key schema's message says what a key looks like.
+      const inner = issue.issues.find((i) => !isZodDefault(i.message)) ?? issue.issues[0];
+      const message = inner !== undefined && !isZodDefault(inner.message) ? inner.message : 'expected a different key';
+      return [{ path, message: withInput(message, issue.input) }];
+    }
     default:
       return [{ path, message: withInput(issue.message, issue.input) }];
   }
@@ -134,6 +184,9 @@ function locate(issue: RawIssue, doc: Document, lines: LineCounter): ConfigIssue
   }
   return { path: formatted, message: issue.message };
 }
+
+/** yaml's bound on alias expansion: enough for any hand-written file, far from a "billion laughs". */
+const MAX_ALIAS_COUNT = 100;
 
 /** The configuration without a file: no services, ALLOW_ANY, every inbound port TCP passthrough. */
 export const EMPTY_CONFIG: SidelaneConfig = Object.freeze({});

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { z } from 'zod';
-import { parseDurationMs } from './duration';
+import { MAX_DURATION_TEXT, parseDurationMs } from './duration';
 import { isProtocolName, PROTOCOL_NAMES } from './protocol';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -15,8 +15,12 @@ const duration = z
   .union([z.number(), z.string()], { error: 'expected a duration like 250ms, 5s, 1m or 1h (or milliseconds as a number)' })
   .transform((value, ctx) => {
     const ms = parseDurationMs(value);
-    if (ms === undefined) {
-      ctx.issues.push({ code: 'custom', input: value, message: 'expected a duration like 250ms, 5s, 1m or 1h (or milliseconds as a number)' });
+    if (ms === undefined || ms === 'too-long') {
+      const message =
+        ms === 'too-long'
+          ? `expected a duration of at most ${MAX_DURATION_TEXT} (timers hold 2^31-1 ms)`
+          : 'expected a duration like 250ms, 5s, 1m or 1h (or milliseconds as a number)';
+      ctx.issues.push({ code: 'custom', input: value, message });
       return z.NEVER;
     }
     return ms;

@@ -43,7 +43,7 @@ function strictUint(text: string, max: number): number | undefined {
 
 export function parsePort(text: string, flag: string): number {
   const v = strictUint(text.trim(), 65535);
-  if (v === undefined || v === 0) throw new UsageError(`${flag}: expected a port 1-65535, got "${text}"`, { flag });
+  if (v === undefined || v === 0) throw new UsageError(`${flag}: expected a port 1-65535, got ${JSON.stringify(text)}`, { flag });
   return v;
 }
 
@@ -54,7 +54,7 @@ export function parsePortList(text: string, flag: string): string[] {
     const a = lo === undefined ? undefined : strictUint(lo, 65535);
     const b = hi === undefined ? a : strictUint(hi, 65535);
     if (extra !== undefined || a === undefined || a === 0 || b === undefined || b < a) {
-      throw new UsageError(`${flag}: "${item}" is not a port 1-65535 or a range like 8000-8100`, { flag });
+      throw new UsageError(`${flag}: ${JSON.stringify(item)} is not a port 1-65535 or a range like 8000-8100`, { flag });
     }
     return hi === undefined ? String(a) : `${a}-${b}`;
   });
@@ -68,7 +68,7 @@ export function parseCidrList(text: string, flag: string): string[] {
     const max = family === 4 ? 32 : 128;
     const bits = prefix === undefined ? max : strictUint(prefix, max);
     if (family === 0 || extra !== undefined || bits === undefined || item.length > 79) {
-      throw new UsageError(`${flag}: "${item}" is not a CIDR like 10.0.0.0/8 or fd00::/8`, { flag });
+      throw new UsageError(`${flag}: ${JSON.stringify(item)} is not a CIDR like 10.0.0.0/8 or fd00::/8`, { flag });
     }
     return prefix === undefined ? addr : `${addr}/${bits}`;
   });
@@ -90,7 +90,7 @@ export function parseProxyDownPolicy(text: string, flag: string): ProxyDownPolic
   const m = /^wait:(\d{1,7})$/.exec(t);
   const ms = m?.[1] === undefined ? undefined : strictUint(m[1], HOOK_DEFAULTS.maxWaitMs);
   if (ms === undefined) {
-    throw new UsageError(`${flag}: expected wait:<ms> (0-${HOOK_DEFAULTS.maxWaitMs}), open or closed, got "${text}"`, { flag });
+    throw new UsageError(`${flag}: expected wait:<ms> (0-${HOOK_DEFAULTS.maxWaitMs}), open or closed, got ${JSON.stringify(text)}`, { flag });
   }
   return { kind: 'wait', ms };
 }

@@ -132,8 +132,10 @@ export class HttpConnectionManager {
   private reject(err: NodeJS.ErrnoException, socket: net.Socket): void {
     const code = err.code ?? '';
     const rejection = REJECTIONS[code] ?? (code.startsWith('HPE_') ? BAD_REQUEST : undefined);
-    // A response already on its way must not be corrupted by a second status line (Node's own rule).
-    const inFlight = (socket as unknown as { _httpMessage?: http.ServerResponse & { _headerSent?: boolean } })._httpMessage;
+    // A response already on its way must not be corrupted by a second status line (Node's own rule). Node sets the
+    // socket's message to null once a keep-alive connection's response has finished: no request in flight then
+    // (reading through null threw here and took the worker down — a valid request, then a bad one; found by fuzzing).
+    const inFlight = (socket as unknown as { _httpMessage?: (http.ServerResponse & { _headerSent?: boolean }) | null })._httpMessage ?? undefined;
     const answered = rejection !== undefined && socket.writable && !inFlight?._headerSent;
     if (answered) socket.write(`HTTP/1.1 ${rejection.status} ${http.STATUS_CODES[rejection.status]}\r\nConnection: close\r\n\r\n`);
     // A request already handed to an exchange (its body failed to parse) is reported by the exchange.

@@ -326,8 +326,10 @@ function callerTlvs(caller: CallerIdentity): Tlv[] {
   if (caller.uid !== undefined) out.push({ type: PP2_TYPE.SIDELANE_UID, value: u32(caller.uid, 'uid') });
   if (caller.comm !== undefined) {
     const comm = Buffer.from(caller.comm, 'utf8');
-    if (comm.length < 1 || comm.length > SIDELANE_COMM_MAX || comm.includes(0)) {
-      throw encodeError(`caller comm "${caller.comm}" must be 1-${SIDELANE_COMM_MAX} bytes without NUL`);
+    // A string with a lone surrogate has no UTF-8 form: Buffer.from would write U+FFFD and the header would carry a
+    // different name than the one given (found by fuzzing decode(encode(x)) = x).
+    if (comm.length < 1 || comm.length > SIDELANE_COMM_MAX || comm.includes(0) || comm.toString('utf8') !== caller.comm) {
+      throw encodeError(`caller comm ${JSON.stringify(caller.comm)} must be 1-${SIDELANE_COMM_MAX} bytes of UTF-8 without NUL`);
     }
     out.push({ type: PP2_TYPE.SIDELANE_COMM, value: comm });
   }

@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { SidelaneError, UsageError } from '../../errors';
-import { parseCount } from '../options';
+import { parseCount, parseFilePath } from '../options';
+import { shown } from '../../capture/validation';
 
 interface DemoFlags {
   requests: string;
@@ -40,6 +41,11 @@ export function registerDemo(program: Command): void {
     .option('--keep', 'leave the mesh up and print the commands to explore it and to remove it')
     .option('--down [id]', 'remove the mesh ID (default: every one) left up by `sidelane demo --keep` or by a demo that was killed, then exit')
     .action(async (flags: DemoFlags) => {
+      if (flags.json !== undefined && flags.json !== '-') parseFilePath('--json', flags.json, "a file path or '-' (stdout)");
+      if (typeof flags.down === 'string' && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(flags.down)) {
+        // An empty id would otherwise read as "no --down" and start a whole demo.
+        throw new UsageError(`--down: expected a demo mesh id like demo-1a2b3c (printed by \`sidelane demo --keep\`), got ${shown(flags.down)}`);
+      }
       if (flags.down) {
         if (flags.keep) throw new UsageError('--down: expected on its own (it removes kept meshes), not with --keep');
         // Loaded on use: every other command starts without the demo's modules.

@@ -19,6 +19,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { names: ['cleanup'], load: () => (require('./cleanup') as typeof import('./cleanup')).registerCleanup },
   { names: ['capture'], load: () => (require('./capture') as typeof import('./capture')).registerCapture },
   { names: ['run'], load: () => (require('./run') as typeof import('./run')).registerRun },
+  { names: ['config'], load: () => (require('./config') as typeof import('./config')).registerConfig },
   { names: ['proxy-config', 'pc'], load: () => (require('./proxy-config') as typeof import('./proxy-config')).registerProxyConfig },
   { names: ['exec'], load: () => (require('./exec') as typeof import('./exec')).registerExec },
   { names: ['hook-path'], load: () => (require('./hook-path') as typeof import('./hook-path')).registerHookPath },

@@ -6,6 +6,7 @@ import { parseBool, parseImage, parseObjectName } from '../../inject/annotations
 import { injectManifest } from '../../inject/manifest';
 import type { InjectorOptions } from '../../inject/settings';
 import { packageVersion } from './version';
+import { parseFilePath } from '../options';
 
 export const IMAGE_REPOSITORY = 'ghcr.io/sidelane/sidelane';
 
@@ -42,7 +43,8 @@ function readInput(filename: string): string {
   try {
     return readFileSync(filename === '-' ? 0 : filename, 'utf8');
   } catch (err) {
-    throw new UsageError(`-f ${filename}: cannot read: ${(err as Error).message}`, { file: filename });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`-f/--filename: cannot read ${JSON.stringify(filename)} (${code}); expected a manifest file, or - for stdin`, { file: filename });
   }
 }
 
@@ -57,6 +59,7 @@ export function registerInject(program: Command): void {
     .option('--config-map <name>', 'ConfigMap whose config.yaml the proxy runs with (mounted at /etc/sidelane; default: none, proxy defaults)')
     .action((flags: InjectFlags) => {
       const options = injectorOptions(flags);
+      if (flags.output !== undefined) parseFilePath('-o/--output', flags.output);
       const source = readInput(flags.filename);
       const result = injectManifest(source, options, flags.filename === '-' ? '<stdin>' : flags.filename);
       for (const w of result.workloads) {

@@ -2,7 +2,9 @@
  * `sidelane proxy-config listeners|routes|clusters|endpoints`: istioctl proxy-config's views of a running proxy,
  * read from its admin API, as tables or JSON (-o json).
  */
+import net from 'node:net';
 import type { Command } from 'commander';
+import { shown } from '../../capture/validation';
 import { SidelaneError, UsageError } from '../../errors';
 import type { ConfigDump } from '../../admin/config-dump';
 import type { ClusterStatusJson } from '../../admin/clusters-view';
@@ -23,13 +25,22 @@ interface CommonFlags {
   output: string;
 }
 
-async function fetchJson<T>(admin: string, path: string): Promise<T> {
-  let url: URL;
+/** The admin API's base URL: http(s) only (it is fetched). */
+function adminBase(admin: string): string {
+  let url: URL | undefined;
   try {
-    url = new URL(path, admin.endsWith('/') ? admin : `${admin}/`);
+    url = new URL(admin.endsWith('/') ? admin : `${admin}/`);
   } catch {
-    throw new UsageError(`--admin: expected a URL like http://127.0.0.1:15000, got '${admin}'`);
+    url = undefined;
   }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new UsageError(`--admin: expected a URL like http://127.0.0.1:15000, got ${shown(admin)}`);
+  }
+  return url.href;
+}
+
+async function fetchJson<T>(admin: string, path: string): Promise<T> {
+  const url = new URL(path, adminBase(admin));
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -43,8 +54,11 @@ async function fetchJson<T>(admin: string, path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
+/** Validates the flags every view shares (before anything is fetched); returns the output format. */
 function output(flags: CommonFlags): 'table' | 'json' {
-  return parseChoice('-o/--output', flags.output, ['table', 'json'] as const);
+  const format = parseChoice('-o/--output', flags.output, ['table', 'json'] as const);
+  adminBase(flags.admin);
+  return format;
 }
 
 function print(s: string): void {
@@ -58,6 +72,10 @@ function printJson(v: unknown): void {
 const direction = (v: string | undefined): 'inbound' | 'outbound' | undefined =>
   v === undefined ? undefined : parseChoice('--direction', v, ['inbound', 'outbound'] as const);
 const port = (v: string | undefined): number | undefined => (v === undefined ? undefined : parsePort('--port', v));
+const ipAddress = (v: string): string => {
+  if (net.isIP(v) === 0) throw new UsageError(`--address: expected an IPv4 or IPv6 address, got ${shown(v)}`);
+  return v;
+};
 
 function common(cmd: Command): Command {
   return cmd
@@ -83,7 +101,7 @@ export function registerProxyConfig(program: Command): void {
     const fmt = output(flags);
     const filters = {
       ...(flags.port !== undefined ? { port: port(flags.port)! } : {}),
-      ...(flags.address !== undefined ? { address: flags.address } : {}),
+      ...(flags.address !== undefined ? { address: ipAddress(flags.address) } : {}),
       ...(flags.direction !== undefined ? { direction: direction(flags.direction)! } : {}),
     };
     const dump = await fetchJson<ConfigDump>(flags.admin, 'config_dump');
@@ -145,7 +163,7 @@ export function registerProxyConfig(program: Command): void {
     const filters = {
       ...(flags.cluster !== undefined ? { cluster: flags.cluster } : {}),
       ...(flags.port !== undefined ? { port: port(flags.port)! } : {}),
-      ...(flags.address !== undefined ? { address: flags.address } : {}),
+      ...(flags.address !== undefined ? { address: ipAddress(flags.address) } : {}),
       ...(flags.status !== undefined ? { status: parseChoice('--status', flags.status, ['healthy', 'unhealthy'] as const) } : {}),
     };
     const live = await fetchJson<{ cluster_statuses: ClusterStatusJson[] }>(flags.admin, 'clusters?format=json');

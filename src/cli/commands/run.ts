@@ -6,8 +6,9 @@
 import type { Command } from 'commander';
 import { LOG_LEVELS, type LogLevel } from '../../telemetry/log-level';
 import type { WorkerSettings } from '../../sidecar/ipc';
-import { parseChoice, parseCount, parseDuration, parseMark, parsePort } from '../options';
+import { parseChoice, parseCount, parseDuration, parseFilePath, parseMark, parsePort, requireDistinctPorts } from '../options';
 import { UsageError } from '../../errors';
+import { shown } from '../../capture/validation';
 import { DATA_PATHS } from '../../transport/data-path';
 import { packageVersion } from './version';
 import { addon } from '../../native/addon';
@@ -48,8 +49,20 @@ interface RunFlags {
 }
 
 function parseAnyPort(flag: string, value: string): number {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got '${value}'`);
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got ${shown(value)}`);
   return Number(value);
+}
+
+function parseAccessLog(value: string): string {
+  return value === '-' || value === 'off' ? value : parseFilePath('--access-log', value, "'-' (stdout), 'off' or a file path");
+}
+
+/** Istio's cluster id ends up in metric labels (source_cluster): a Kubernetes label value. */
+function parseClusterId(value: string): string {
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(value)) {
+    throw new UsageError(`--mesh-cluster: expected a cluster id (1-63 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit), got ${shown(value)}`);
+  }
+  return value;
 }
 
 export function registerRun(program: Command): void {
@@ -90,7 +103,8 @@ export function registerRun(program: Command): void {
           bypassMark: flags.bypassMark === false ? 0 : parseMark('--bypass-mark', flags.bypassMark),
           ipv6: flags.ipv6,
           reusePort: true,
-          proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout),
+          // 0 would refuse every hooked connection whose header did not come with the handshake.
+          proxyHeaderTimeoutMs: parseDuration('--proxy-header-timeout', flags.proxyHeaderTimeout, 1),
           dataPath: parseChoice('--data-path', flags.dataPath, DATA_PATHS),
         },
         // Under REDIRECT the app's replies to a client address would leave the pod (no TPROXY reply rule, DESIGN
@@ -100,14 +114,24 @@ export function registerRun(program: Command): void {
         idleTimeoutMs: parseDuration('--idle-timeout', flags.idleTimeout),
         requestHeadersTimeoutMs: parseDuration('--request-headers-timeout', flags.requestHeadersTimeout),
         logLevel: parseChoice('--log-level', flags.logLevel, LOG_LEVELS) as LogLevel,
-        accessLog: flags.accessLog,
-        meshCluster: flags.meshCluster,
+        accessLog: parseAccessLog(flags.accessLog),
+        meshCluster: parseClusterId(flags.meshCluster),
       };
       const concurrency = parseCount('--concurrency', flags.concurrency, 1, 64);
       const adminPort = flags.admin ? parseAnyPort('--admin-port', flags.adminPort) : undefined;
       const healthPort = flags.health ? parseAnyPort('--health-port', flags.healthPort) : undefined;
       const metricsPort = flags.metrics ? parseAnyPort('--metrics-port', flags.metricsPort) : undefined;
       const drainTimeMs = parseDuration('--drain-time', flags.drainTime);
+      // Two listeners on one port would share it through SO_REUSEPORT (inbound and outbound connections mixed) or
+      // fail to bind at run time: refused here, before anything starts.
+      requireDistinctPorts([
+        ['--inbound-port', settings.sidecar.inboundPort],
+        ['--outbound-port', settings.sidecar.outboundPort],
+        ['--admin-port', adminPort],
+        ['--health-port', healthPort],
+        ['--metrics-port', metricsPort],
+      ]);
+      const configFile = flags.config !== undefined ? parseFilePath('--config', flags.config) : undefined;
       const user = flags.user !== undefined ? parseUserSpec('--user', flags.user) : undefined;
 
       // Keep only what the proxy needs from here on (docs/cli.md#privileges). The flags are valid, nothing is bound
@@ -126,7 +150,7 @@ export function registerRun(program: Command): void {
       // An invalid configuration at start-up is a ConfigError: one line, exit 2 (DESIGN 8). Read as the user the
       // proxy runs as, so a file that user cannot read fails here and not at the first reload.
       const { loadConfigFile, EMPTY_CONFIG } = configLoader();
-      const config = flags.config !== undefined ? loadConfigFile(flags.config) : EMPTY_CONFIG;
+      const config = configFile !== undefined ? loadConfigFile(configFile) : EMPTY_CONFIG;
       const { Supervisor } = supervisorModule();
 
       const supervisor = new Supervisor({

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseChoice } from '../options';
 
 export function packageVersion(): string {
   for (const up of ['../../../..', '../../..']) {
@@ -21,7 +22,8 @@ export function registerVersion(program: Command): void {
     .description('print the sidelane version')
     .option('-o, --output <format>', 'text or json', 'text')
     .action((opts: { output: string }) => {
+      const format = parseChoice('--output', opts.output, ['text', 'json'] as const);
       const info = { version: packageVersion(), node: process.version, platform: `${process.platform}/${process.arch}` };
-      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(info)}\n` : `sidelane ${info.version} (node ${info.node}, ${info.platform})\n`);
+      process.stdout.write(format === 'json' ? `${JSON.stringify(info)}\n` : `sidelane ${info.version} (node ${info.node}, ${info.platform})\n`);
     });
 }

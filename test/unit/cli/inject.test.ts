@@ -100,7 +100,7 @@ test('bad flags are usage errors (exit 2) naming the flag', () => {
     [['inject', '-f', hello, '--native-sidecar', 'maybe'], /^sidelane: --native-sidecar "maybe": expected true or false\n$/],
     [['inject', '-f', hello, '--image', 'not an image'], /^sidelane: --image "not an image": expected an image reference/],
     [['inject', '-f', hello, '--config-map', 'Bad_Name'], /^sidelane: --config-map "Bad_Name": expected a ConfigMap name\n$/],
-    [['inject', '-f', '/nonexistent/x.yaml'], /^sidelane: -f \/nonexistent\/x\.yaml: cannot read: ENOENT/],
+    [['inject', '-f', '/nonexistent/x.yaml'], /^sidelane: -f\/--filename: cannot read "\/nonexistent\/x\.yaml" \(ENOENT\); expected a manifest file/],
     [['inject'], /required option '-f, --filename <file>' not specified/],
   ];
   for (const [args, re] of cases) {

@@ -38,11 +38,14 @@ test('the bookinfo fixture is valid and typed (durations in ms, defaults left fo
   assert.deepEqual(split?.retries?.retryOn, ['5xx', 'connect-failure']);
 });
 
-test('JSON is accepted, and an empty file is the empty configuration', () => {
+test('JSON is accepted; {} is the empty configuration, an empty file is refused', () => {
   const c = parseConfig(JSON.stringify({ outboundTrafficPolicy: 'REGISTRY_ONLY', services: [] }), 'mesh.json');
   assert.equal(c.outboundTrafficPolicy, 'REGISTRY_ONLY');
-  assert.deepEqual(parseConfig('', 'empty.yaml'), {});
-  assert.deepEqual(parseConfig('# only a comment\n', 'empty.yaml'), {});
+  assert.deepEqual(parseConfig('{}', 'empty.yaml'), {});
+  // A reload that reads a file while it is being rewritten (truncated, then filled) must not apply "nothing".
+  for (const text of ['', '# only a comment\n', '~\n', 'null']) {
+    assert.throws(() => parseConfig(text, 'empty.yaml'), /^ConfigError: config empty.yaml: \(top level\): the file has no configuration/);
+  }
 });
 
 test('a schema error names the file, line, path and what was expected', () => {
