@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -439,7 +440,18 @@ test('shutdown(): connections waiting in the queue are accepted and emitted, the
     });
     assert.equal(refused, 'ECONNREFUSED', 'the port is closed after the shutdown');
     // The listening fd is closed: the next socket may well get its number. Stopping the acceptor must not touch it.
+    // Hold every lower free number (connections closed meanwhile may have freed some) so the new socket gets it.
+    const held: number[] = [];
+    for (;;) {
+      const fd = openSync('/dev/null', 'r');
+      if (fd >= l.fd) {
+        closeSync(fd);
+        break;
+      }
+      held.push(fd);
+    }
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    for (const fd of held) closeSync(fd);
     assert.equal((server as unknown as { _handle: { fd: number } })._handle.fd, l.fd, 'the new server got the closed listener\'s fd number');
     acceptor.stop();
     const reply = await new Promise<string>((resolve, reject) => {
