@@ -325,3 +325,33 @@ test('regression (fuzz): a short non-PROXY greeting after the accept is refused 
     acceptors.close();
   }
 });
+
+test('regression (fuzz, under load): a header that arrived before a stalled loop turn is not refused as late', async () => {
+  // Seen on a loaded machine: libuv runs timers before poll callbacks, so when the loop stalled past the native wait
+  // the deadline fired before the (already queued) header's readiness was handled, and a header that had arrived in
+  // time was refused as a timeout. The deadline now takes one last look at the queue.
+  const acceptors = startAcceptors();
+  const client = net.connect({ port: acceptors.ports.short, host: '127.0.0.1', allowHalfOpen: true });
+  let fd: number | undefined;
+  try {
+    client.on('error', () => undefined);
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    const delivered = acceptors.next(client.localPort!);
+    await sleep(20); // accepted with nothing queued: parked, deadline SHORT_WAIT_MS from now
+    const header = encodeProxyHeader({ command: 'PROXY', source: { address: '127.0.0.1', port: 1 }, destination: { address: '198.18.0.9', port: 80 } });
+    // In the check phase (after this turn's poll): the next turn runs its timers first.
+    await new Promise<void>((r) => setImmediate(r));
+    client.write(header); // on loopback the bytes are in the accepted socket's queue when write() returns
+    const stallUntil = Date.now() + 2 * SHORT_WAIT_MS;
+    while (Date.now() < stallUntil) {
+      // the event loop stalls past the deadline (a busy process on a loaded machine)
+    }
+    const conn = await delivered;
+    fd = conn.fd;
+    assert.equal(conn.proxyHeader?.status, 'complete');
+  } finally {
+    if (fd !== undefined) addon().closeFd(fd);
+    client.destroy();
+    acceptors.close();
+  }
+});
