@@ -42,6 +42,8 @@ export function isPlainNftName(name: unknown): name is string {
 }
 
 const LEGACY_TABLES = ['raw', 'mangle', 'nat', 'filter', 'security'];
+/** How init records a legacy table it made the kernel instantiate: `ipv4 mangle`, `ipv6 raw`, … */
+const LEGACY_TABLE_ENTRY = new RegExp(`^ipv[46] (${LEGACY_TABLES.join('|')})$`);
 
 /**
  * Checks a state record read from disk field by field: cleanup turns some of its fields into nft commands and route
@@ -69,7 +71,7 @@ export function stateProblem(s: unknown): string | undefined {
   }
   if (!Array.isArray(r.instantiatedLegacyTables)) return 'instantiatedLegacyTables: expected a list';
   for (const [i, t] of (r.instantiatedLegacyTables as unknown[]).entries()) {
-    if (!LEGACY_TABLES.includes(t as string)) return `instantiatedLegacyTables[${i}]: expected one of ${LEGACY_TABLES.join(', ')}`;
+    if (typeof t !== 'string' || !LEGACY_TABLE_ENTRY.test(t)) return `instantiatedLegacyTables[${i}]: expected "ipv4 TABLE" or "ipv6 TABLE" with TABLE one of ${LEGACY_TABLES.join(', ')}`;
   }
   return undefined;
 }

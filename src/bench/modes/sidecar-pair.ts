@@ -68,7 +68,8 @@ export class SidecarPair {
     await Promise.all(
       pods.map((pod, i) => {
         const daemon = this.current[i]!;
-        return waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 20_000, () => (daemon.running ? undefined : daemon.describeExit()));
+        // Generous: a loaded machine (CI runs test files side by side) can take many seconds to start node processes.
+        return waitForListeners(pod, [INBOUND_PORT, OUTBOUND_PORT], 60_000, () => (daemon.running ? undefined : daemon.describeExit()));
       }),
     );
   }

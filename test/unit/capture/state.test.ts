@@ -24,7 +24,7 @@ const GOOD: CaptureState = {
   routeTable: 133,
   addedPassthroughAddress: true,
   createdNftObjects: [{ family: 'ip', table: 'mangle' }, { family: 'ip6', table: 'mangle', chain: 'PREROUTING' }],
-  instantiatedLegacyTables: ['mangle', 'raw'],
+  instantiatedLegacyTables: ['ipv4 mangle', 'ipv6 raw'],
 };
 
 function withStore(body: (store: FileStateStore, write: (record: unknown) => void) => void): void {
@@ -56,7 +56,8 @@ const TAMPERED: [string, unknown, RegExp][] = [
   ['a route table out of range', { ...GOOD, routeTable: 2 ** 32 }, /routeTable: expected an integer/],
   ['an unknown backend', { ...GOOD, backend: 'sh -c id' }, /backend: expected one of nft, iptables-legacy, iptables-nft/],
   ['a family 5', { ...GOOD, families: [4, 5] }, /families: expected a list of 4 and\/or 6/],
-  ['a legacy table that does not exist', { ...GOOD, instantiatedLegacyTables: ['mangle -F'] }, /instantiatedLegacyTables\[0\]: expected one of raw, mangle, nat, filter, security/],
+  ['a legacy table that does not exist', { ...GOOD, instantiatedLegacyTables: ['ipv4 mangle -F'] }, /instantiatedLegacyTables\[0\]: expected "ipv4 TABLE" or "ipv6 TABLE" with TABLE one of raw, mangle, nat, filter, security/],
+  ['a legacy table without its family', { ...GOOD, instantiatedLegacyTables: ['mangle'] }, /instantiatedLegacyTables\[0\]: expected "ipv4 TABLE"/],
   ['a missing field', { ...GOOD, addedPassthroughAddress: undefined }, /addedPassthroughAddress: expected true or false/],
   ['another version', { ...GOOD, version: 2 }, /version: expected 1/],
 ];
