@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { withLab } from '../../support/netns';
 import { echoServer, execHooked, httpEcho, init, startProxy } from '../../support/mesh';
 import { samplesNamed, scrape, sum } from '../../support/prometheus';
+import { settle } from '../../support/proxy-probe';
 
 const WEB = 'web.default.svc.cluster.local';
 const RAW = 'raw.default.svc.cluster.local';
@@ -67,7 +68,10 @@ for i in range(3):
     s.close()
 print('ok')`;
     assert.equal((await execHooked(client, ['python3', '-c', tcp])).trim(), 'ok');
-    await new Promise((r) => setTimeout(r, 500)); // let both proxies see the last closes
+    // Closes are published when each proxy has seen both sides end (the native relay reports them in batches):
+    // wait until both have counted the three TCP connections, then every count below must be exact.
+    await settle(async () => sum(await scrape(client), 'istio_tcp_connections_closed_total', { reporter: 'source' }), (n) => n >= 3);
+    await settle(async () => sum(await scrape(server), 'istio_tcp_connections_closed_total', { reporter: 'destination' }), (n) => n >= 3);
 
     // --- the client's sidecar (reporter=source) ---------------------------------------------------------------
     const cm = await scrape(client);
