@@ -221,7 +221,8 @@ test('SIGTERM under a steady keep-alive HTTP load, outbound and inbound sidecar:
     // Outbound: hooked client → client sidecar (SIGTERM) → server sidecar → app. `closed`: once the sidecar is gone
     // new connects fail at once (never sent) instead of waiting for a proxy that is not coming back.
     const outbound = steadyHttp(client, 'http://198.19.4.10:8080/out?delay=30', load, ['--on-proxy-down', 'closed']);
-    await sleep(3000);
+    // The load is steady once a few seconds of it have completed (a busy machine starts the client slowly).
+    await settle(() => outbound.requests.filter((r) => r.status === 200).length, (n) => n >= 200, 30_000);
     const outSignal = Date.now();
     clientProxy.process.kill('SIGTERM');
     assert.equal(await clientProxy.exited, 0, clientProxy.stderr());
@@ -232,7 +233,7 @@ test('SIGTERM under a steady keep-alive HTTP load, outbound and inbound sidecar:
 
     // Inbound: plain client → server sidecar (SIGTERM) → app.
     const inbound = steadyHttp(client, `http://${server.ipv4}:8080/in?delay=30`, load);
-    await sleep(3000);
+    await settle(() => inbound.requests.filter((r) => r.status === 200).length, (n) => n >= 200, 30_000);
     const inSignal = Date.now();
     serverProxy.process.kill('SIGTERM');
     assert.equal(await serverProxy.exited, 0, serverProxy.stderr());
