@@ -36,6 +36,7 @@ function podLines(r: PodResult, connections: number): string[] {
     `  socket fds: ${sum(r.before, 'socket')} → peak ${sum(r.peak, 'socket')} → ${sum(r.after, 'socket')}; per worker after: ${r.workers.map((w) => `${w}=${r.after.fds[w]?.socket}`).join(' ')} (before: ${r.workers.map((w) => `${w}=${r.before.fds[w]?.socket}`).join(' ')})`,
     `  pipe fds: ${sum(r.before, 'pipe')} → ${sum(r.after, 'pipe')} (relay pipes pooled ${r.pooledPipesBefore} → ${r.pooledPipesAfter}); other fds ${sum(r.before, 'other')} → ${sum(r.after, 'other')}`,
     `  RSS (supervisor + workers): ${mib(r.before.rssBytes)} → peak ${mib(r.peak.rssBytes)} → ${mib(r.after.rssBytes)}; ${(perConn / 1024).toFixed(1)} KiB per connection at the peak`,
+    `  V8 heap in use (supervisor + workers): ${mib(r.before.heapUsedBytes)} → peak ${mib(r.peak.heapUsedBytes)} → ${mib(r.after.heapUsedBytes)}`,
     `  nf_conntrack_count ${r.conntrack}; worker restarts ${r.restarts}`,
     `  access log: ${r.accessLog.entries} entries, not a clean close: ${JSON.stringify(r.accessLog.unclean)}`,
     `  failure counters: ${JSON.stringify(r.failureCounters)}`,

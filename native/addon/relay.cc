@@ -873,8 +873,13 @@ Napi::Value RelayAdd(const Napi::CallbackInfo& info) {
   e->stats.started.fetch_add(1, std::memory_order_relaxed);
   ++m->outstanding;
   SetReferenced(m, true);
-  e->workers[r->id % e->workers.size()]->Post(Command{Command::kAdd, r, r->id});
-  return Napi::Number::New(env, static_cast<double>(r->id));
+  // From Post() on the relay belongs to its worker thread, which may finish and free it before this returns (a
+  // connection already closed at both ends): never touch `r` again. Reading r->id here returned a freed relay's
+  // memory as the id, so JS waited forever for a completion that had arrived under the real id (found by the load
+  // soak: connections left active, upstream_cx_active stuck, no access-log entry).
+  const uint64_t id = r->id;
+  e->workers[id % e->workers.size()]->Post(Command{Command::kAdd, r, id});
+  return Napi::Number::New(env, static_cast<double>(id));
 }
 
 // relayAbort(id): reset both sides; the completion (end 'aborted', unless it ended first) arrives as usual.

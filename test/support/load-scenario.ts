@@ -54,6 +54,8 @@ export interface ProxySample {
   readonly fds: Record<number, FdKinds>;
   /** Sum of the workers' and the supervisor's RSS. */
   readonly rssBytes: number;
+  /** V8 heap in use, summed over the supervisor and the workers (nodejs_heap_size_used_bytes). */
+  readonly heapUsedBytes: number;
 }
 
 export interface PodResult {
@@ -103,12 +105,19 @@ export function loadConfig(serverAddress: string, ports: readonly number[]): str
 `;
 }
 
+async function heapUsed(pod: Pod): Promise<number> {
+  const r = await pod.exec('curl', ['-sS', '--max-time', '10', 'http://127.0.0.1:15090/stats/prometheus']);
+  const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)$/m.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}
+
 async function sample(pod: Pod, workers: readonly number[], supervisor: number): Promise<ProxySample> {
   const active = statSum(await stats(pod, 'downstream_cx_active'), /downstream_cx_active/);
   return {
     active,
     fds: Object.fromEntries(workers.map((p) => [p, fdKinds(p)])),
     rssBytes: [supervisor, ...workers].reduce((n, p) => n + rssBytes(p), 0),
+    heapUsedBytes: await heapUsed(pod),
   };
 }
 

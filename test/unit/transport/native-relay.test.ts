@@ -5,6 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NativeRelay } from '../../../src/transport/native-relay';
+import { NativeAcceptor } from '../../../src/transport/native-acceptor';
+import { addon } from '../../../src/native/addon';
 import { UsageError, SystemError } from '../../../src/errors';
 import { once, readAll } from '../../support/sockets';
 import { nativeForwarder, nativeTopology, openFds } from '../../support/native-forwarder';
@@ -277,6 +279,50 @@ describe('native relay engine', () => {
     assert.equal(openFds() - pooledFds(), baseline, 'open fds (excluding pooled pipes) changed');
     assert.equal(relay.stats().active, 0);
     assert.equal(relay.stats().pipesInUse, 0);
+  });
+
+  test('relays that end at once (both peers already gone) still report under the id start() returned', { timeout: 60_000 }, async () => {
+    // Such a relay can be finished and freed by its thread before relayAdd() returns; the id must not be read from it
+    // then (it came back as freed memory: the completion arrived under the real id, JS waited forever — found by the
+    // load soak). Thousands of them, started back to back, make that window likely.
+    const lfd = addon().listen({ family: 4, address: '127.0.0.1', port: 0, transparent: false, reusePort: false });
+    const port = addon().localAddress(lfd).port;
+    const accepted: number[] = [];
+    const acceptor = new NativeAcceptor(lfd, { batch: 256 });
+    acceptor.on('connection', (c: { fd: number }) => accepted.push(c.fd));
+    acceptor.start();
+    let done = 0;
+    let wrong = 0;
+    const started: number[] = [];
+    try {
+      for (let round = 0; round < 6; round++) {
+        const clients = Array.from({ length: 1000 }, () => {
+          const c = net.connect({ port, host: '127.0.0.1' });
+          c.on('error', () => undefined);
+          return c;
+        });
+        await waitFor('every connection accepted', () => accepted.length === clients.length, 20_000);
+        for (const c of clients) c.destroy();
+        await sleep(50);
+        const fds = accepted.splice(0);
+        for (let i = 0; i + 1 < fds.length; i += 2) {
+          const mine = { id: -1 };
+          mine.id = relay.start(fds[i]!, fds[i + 1]!, {}, mine, (_r, ctx) => {
+            done += 1;
+            if (ctx.id !== mine.id) wrong += 1;
+          });
+          started.push(mine.id);
+        }
+      }
+      await waitFor(`all ${started.length} completions (got ${done})`, () => done === started.length, 20_000);
+      assert.equal(wrong, 0);
+      assert.equal(new Set(started).size, started.length, 'every relay got its own id');
+      assert.ok(started.every((id, i) => Number.isSafeInteger(id) && id > (i === 0 ? 0 : started[i - 1]!)), 'ids are the engine\'s own, in order');
+      assert.equal(relay.active, 0);
+    } finally {
+      acceptor.stop();
+      addon().closeFd(lfd);
+    }
   });
 
   test('bad arguments are refused before crossing into C++, unusable fds with a typed error', () => {
