@@ -37,7 +37,7 @@ function podLines(r: PodResult, connections: number): string[] {
     `  pipe fds: ${sum(r.before, 'pipe')} → ${sum(r.after, 'pipe')} (relay pipes pooled ${r.pooledPipesBefore} → ${r.pooledPipesAfter}); other fds ${sum(r.before, 'other')} → ${sum(r.after, 'other')}`,
     `  RSS (supervisor + workers): ${mib(r.before.rssBytes)} → peak ${mib(r.peak.rssBytes)} → ${mib(r.after.rssBytes)}; ${(perConn / 1024).toFixed(1)} KiB per connection at the peak`,
     `  V8 heap in use (supervisor + workers): ${mib(r.before.heapUsedBytes)} → peak ${mib(r.peak.heapUsedBytes)} → ${mib(r.after.heapUsedBytes)}`,
-    `  nf_conntrack_count ${r.conntrack}; worker restarts ${r.restarts}`,
+    `  nf_conntrack_count ${r.conntrack}; worker restarts ${r.restarts}; TCP in the pod: ${JSON.stringify(r.tcpCounters)}`,
     `  access log: ${r.accessLog.entries} entries, not a clean close: ${JSON.stringify(r.accessLog.unclean)}`,
     `  failure counters: ${JSON.stringify(r.failureCounters)}`,
   ];
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   }
   const s = result.summary;
   const lines = [
-    `clients: opened ${s.opened}, ok ${s.ok}, failed ${s.failed} ${JSON.stringify(s.errors)}; ${s.exchanges} exchanges; held at most ${s.peakEstablished}; ${s.connectionsPerSecond} connections/s over ${(s.elapsedMs / 1000).toFixed(0)} s; the app saw ${JSON.stringify(s.peers)}`,
+    `clients: opened ${s.opened}, ok ${s.ok}, failed ${s.failed} ${JSON.stringify(s.errors)}; ${s.exchanges} exchanges; held at most ${s.peakEstablished}; longest connect (to the first byte from the app) ${s.maxConnectMs} ms; ${s.connectionsPerSecond} connections/s over ${(s.elapsedMs / 1000).toFixed(0)} s; the app saw ${JSON.stringify(s.peers)}`,
     ...podLines(result.client, options.connections),
     ...podLines(result.server, options.connections),
   ];

@@ -73,6 +73,11 @@ export interface PodResult {
   readonly pooledPipesBefore: number;
   readonly pooledPipesAfter: number;
   readonly conntrack: number;
+  /**
+   * The pod's TCP counters that explain slow connects (/proc/net/netstat, this namespace): SYNs dropped at a full
+   * listen queue (ListenOverflows, ListenDrops) and SYNs retransmitted (TCPSynRetrans).
+   */
+  readonly tcpCounters: Record<string, number>;
   /** Workers that restarted during the run (should be none). */
   readonly restarts: number;
   /** Failure-like counters that are not zero (connect failures, refusals, overflows, fd exhaustion). */
@@ -169,6 +174,21 @@ async function readAccessLog(file: string): Promise<PodResult['accessLog']> {
   return out;
 }
 
+/** Selected TcpExt counters of the pod's namespace. */
+async function tcpCounters(pod: Pod): Promise<Record<string, number>> {
+  const lines = (await pod.exec('cat', ['/proc/net/netstat'])).stdout.split('\n');
+  const out: Record<string, number> = {};
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    if (names[0] !== 'TcpExt:') continue;
+    names.forEach((n, j) => {
+      if (['ListenOverflows', 'ListenDrops', 'TCPSynRetrans'].includes(n)) out[n] = Number(values[j]);
+    });
+  }
+  return out;
+}
+
 const FAILURE_COUNTER = /connect_fail|connect_timeout|overflow|refused|fd_exhausted|rx_reset|no_healthy/;
 
 async function finish(p: ProxyUnderTest, accessLog: string): Promise<PodResult> {
@@ -193,6 +213,7 @@ async function finish(p: ProxyUnderTest, accessLog: string): Promise<PodResult> 
     pooledPipesBefore: p.pooledBefore,
     pooledPipesAfter: await pooledPipes(p.pod),
     conntrack: await p.pod.conntrackCount(),
+    tcpCounters: await tcpCounters(p.pod),
     restarts: info.workers.reduce((n, w) => n + w.restarts, 0),
     failureCounters: Object.fromEntries(Object.entries(await stats(p.pod)).filter(([k, v]) => FAILURE_COUNTER.test(k) && v !== 0)),
     accessLog: await readAccessLog(accessLog),

@@ -43,6 +43,7 @@ test(`${CONNECTIONS} concurrent connections with churn for ${DURATION_S} s throu
     t.diagnostic(`client: ${JSON.stringify({ ...s, peers: Object.keys(s.peers) })}`);
     for (const p of [r.client, r.server]) {
       const perWorker = p.workers.map((w) => `${w}: ${JSON.stringify(p.before.fds[w])} → peak ${JSON.stringify(p.peak.fds[w])} → ${JSON.stringify(p.after.fds[w])}`);
+      t.diagnostic(`${p.pod} pod TCP: ${JSON.stringify(p.tcpCounters)}`);
       t.diagnostic(`${p.pod} proxy: peak ${p.peak.active} active, RSS ${(p.before.rssBytes / 2 ** 20).toFixed(0)} → ${(p.peak.rssBytes / 2 ** 20).toFixed(0)} → ${(p.after.rssBytes / 2 ** 20).toFixed(0)} MiB; pooled pipes ${p.pooledPipesBefore} → ${p.pooledPipesAfter}; ${perWorker.join('; ')}`);
     }
 
