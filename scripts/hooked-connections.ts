@@ -13,6 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { numericFlag } from './script-flags';
 import { Lab } from '../src/netns/lab';
 import { echoServer, init, startProxy } from '../test/support/mesh';
 import { startChurn, type ChurnRun, type ChurnSummary } from '../test/support/load-scenario';
@@ -20,14 +21,7 @@ import { fdKinds, rssBytes, serverInfo, settle, stats, statSum, type FdKinds } f
 
 const USAGE = 'usage: hooked-connections [--connections N] [--clients C] [--concurrency W] [--ports P] [--ramp-rate R] [--hold S] [--json FILE]';
 
-function number(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`hooked-connections: --${name} expects an integer ${min}-${max}, got "${text}"\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return n;
-}
+const number = (name: string, text: string, min: number, max: number): number => numericFlag('hooked-connections', USAGE, name, text, min, max, true);
 
 const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;

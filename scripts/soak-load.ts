@@ -11,19 +11,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { numericFlag } from './script-flags';
 import { Lab } from '../src/netns/lab';
 import { runChurnLoad, type LoadResult, type PodResult } from '../test/support/load-scenario';
 
 const USAGE = 'usage: soak-load [--duration S] [--connections N] [--rate R] [--concurrency W] [--payload B] [--keep-logs DIR] [--json FILE]';
 
-function number(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    process.stderr.write(`soak-load: --${name} expects a number ${min}-${max}, got "${text}"\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return n;
-}
+const number = (name: string, text: string, min: number, max: number): number => numericFlag('soak-load', USAGE, name, text, min, max);
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
