@@ -8,6 +8,7 @@
  * profile (self time), grouped by script; the profiles stay in --out for Chrome DevTools / speedscope.
  *   sudo node dist/scripts/profile-sidecar.js --scenario churn [--seconds 5] [--connections 32] [--data-path js]
  *     [--concurrency 1] [--no-profile] [--perf] [--out DIR] [--top 40]
+ * --node-args "FLAGS": extra Node/V8 flags for the sidecars and their workers (e.g. "--trace-deopt").
  * --strace: count the sidecars' system calls per request or connection (strace -c; slows them down).
  * --perf: instead of V8's profiler, `perf record` the sidecar processes (all threads, kernel included; JIT frames
  * named through --perf-basic-prof) and print `perf report` by thread, shared object and symbol.
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
   const perf = has('--perf');
   const strace = has('--strace');
   const profile = !has('--no-profile') && !perf && !strace;
+  // Extra V8/Node flags for the sidecars and their workers (e.g. "--trace-deopt"), split on spaces.
+  const nodeArgs = arg('--node-args', '').split(' ').filter(Boolean);
   const out = path.resolve(arg('--out', path.join(os.tmpdir(), `sidelane-profile-${scenario}`)));
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -161,8 +164,10 @@ async function main(): Promise<void> {
       mkdirSync(dir, { recursive: true });
       // Workers are forked with the supervisor's execArgv, so they profile too (NODE_OPTIONS may not carry --cpu-prof).
       const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : perf ? ['--perf-basic-prof'] : [];
+      prof.push(...nodeArgs);
       const child = pod.spawn(process.execPath, [...prof, CLI, 'run', '--config', config, '--concurrency', concurrency, '--access-log', 'off', '--data-path', dataPath, '--admin-port', '0']);
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${pod.name}] ${d}`));
+      child.stdout?.on('data', (d: Buffer) => process.stdout.write(`[${pod.name}] ${d}`));
       sidecars.push({ pod, child });
     }
     await Promise.all([client, server].map(waitListening));

@@ -9,6 +9,7 @@ import { runInPodChecked } from '../pod-process';
 import { HTTP_PORT } from '../server-apps';
 import { h2loadArgv, parseH2load, summariseH2loadLog } from '../tools/h2load';
 import { assertSound } from './load-checks';
+import { warmCell } from './wrk-load';
 import { proxyCpuMetrics, tcpModes, type Scenario } from './scenario';
 
 export const fixedRateScenario: Scenario = {
@@ -26,6 +27,7 @@ export const fixedRateScenario: Scenario = {
   ],
   appliesTo: tcpModes,
   async run(ctx) {
+    await warmCell(ctx, { port: HTTP_PORT, closeEachConnection: false });
     const logFile = path.join(ctx.cellDir, 'h2load.log');
     const seconds = Math.max(1, Math.round(ctx.settings.durationMs / 1000));
     const argv = ctx.mode.clientArgv(
@@ -34,7 +36,7 @@ export const fixedRateScenario: Scenario = {
         rate: ctx.settings.rate,
         clients: ctx.settings.connections,
         durationMs: ctx.settings.durationMs,
-        warmupMs: 0, // each mode was warmed up after set-up; CPU per request counts measured requests only
+        warmupMs: 0, // warmCell warmed the path just before; CPU per request counts measured requests only
         logFile,
       }),
     );
