@@ -12,7 +12,6 @@ import type { Endpoint } from '../upstream/endpoint';
 import { LOCAL_ORIGIN_FAILURE } from '../upstream/outlier-detection';
 import { hashKey } from '../upstream/ring-hash';
 import { UpstreamConnectError } from '../transport/connector';
-import { formatAddress } from '../transport/address';
 import { channels, publishHttpRequest } from '../telemetry/events';
 import type { HttpConnectionContext, HttpConnectionManager, HttpRoutingSnapshot } from './connection-manager';
 import { downstreamResponseHeaders, newRequestId, upstreamRequestHeaders } from './headers';
@@ -555,36 +554,37 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
     if (channels.httpRequest.hasSubscribers) this.publish();
   }
 
+  /** One event per request; optional fields are left undefined (no spread temporaries on the hot path). */
   private publish(): void {
-    const ctx = this.ctx;
     const dest = this.destination;
     const ep = this.lastEndpoint;
-    const ua = this.req.headers['user-agent'];
-    const xff = this.req.headers['x-forwarded-for'];
+    const headers = this.req.headers;
+    const xff = headers['x-forwarded-for'];
     publishHttpRequest({
-      conn: ctx.conn,
+      conn: this.ctx.conn,
       reporter: this.manager.direction === 'outbound' ? 'source' : 'destination',
-      ...(this.snapshot?.workload ? { workload: this.snapshot.workload } : {}),
+      workload: this.snapshot?.workload,
       requestId: this.requestId,
       method: this.method,
       authority: this.authority,
       path: this.path,
-      protocol: `HTTP/${this.req.httpVersion}`,
-      ...(ua !== undefined ? { userAgent: ua } : {}),
-      ...(typeof xff === 'string' ? { forwardedFor: xff } : {}),
+      protocol: this.req.httpVersionMinor === 1 && this.req.httpVersionMajor === 1 ? 'HTTP/1.1' : `HTTP/${this.req.httpVersion}`,
+      userAgent: headers['user-agent'],
+      forwardedFor: typeof xff === 'string' ? xff : undefined,
       responseCode: this.responseCode,
       responseFlags: formatResponseFlags(this.flags),
       responseCodeDetails: this.fromUpstream ? 'via_upstream' : this.details,
-      ...(this.route?.name !== undefined ? { routeName: this.route.name } : {}),
-      ...(this.virtualHost !== undefined ? { virtualHost: this.virtualHost } : {}),
-      ...(dest !== undefined ? { cluster: dest.cluster } : {}),
-      ...(dest?.service !== undefined ? { destinationService: dest.service } : {}),
-      ...(dest?.subset !== undefined ? { destinationSubset: dest.subset } : {}),
-      ...(ep !== undefined ? { upstreamHost: formatAddress(ep.address), upstreamLabels: ep.labels } : {}),
+      routeName: this.route?.name,
+      virtualHost: this.virtualHost,
+      cluster: dest?.cluster,
+      destinationService: dest?.service,
+      destinationSubset: dest?.subset,
+      upstreamHost: ep !== undefined ? ep.hostPort : undefined,
+      upstreamLabels: ep?.labels,
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
       durationMs: Math.round(this.manager.clock.now() - this.startedAt),
-      ...(this.upstreamServiceTime !== undefined ? { upstreamServiceTimeMs: this.upstreamServiceTime } : {}),
+      upstreamServiceTimeMs: this.upstreamServiceTime,
       attempts: this.attempts,
       startTime: this.startTime,
     });
