@@ -26,8 +26,11 @@ const STATS = [
 
 type Stat = (typeof STATS)[number][0];
 
-/** Replaces prom-client's `nodejs_eventloop_lag_*` in `r` (registered by collectDefaultMetrics) with these. */
-export function registerEventLoopMetrics(r: Registry): void {
+/**
+ * Replaces prom-client's `nodejs_eventloop_lag_*` in `r` (registered by collectDefaultMetrics) with these; returns
+ * the function that stops the sampling.
+ */
+export function registerEventLoopMetrics(r: Registry): () => void {
   r.removeSingleMetric('nodejs_eventloop_lag_seconds');
   for (const [stat] of STATS) r.removeSingleMetric(`nodejs_eventloop_lag_${stat}_seconds`);
   const histogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS });
@@ -59,4 +62,5 @@ export function registerEventLoopMetrics(r: Registry): void {
   for (const [stat, help, aggregator] of STATS) {
     gauges.set(stat, new Gauge({ name: `nodejs_eventloop_lag_${stat}_seconds`, help, registers: [r], aggregator }));
   }
+  return () => histogram.disable();
 }

@@ -245,7 +245,7 @@ export class ProxyMetrics {
     }
     // prom-client's event-loop-delay sampler (a 10 ms timer by default) is left idle; ours samples every 100 ms.
     collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: PROM_CLIENT_SAMPLER_MS });
-    registerEventLoopMetrics(r);
+    this.unsubscribe.push(registerEventLoopMetrics(r));
     this.subscribe();
   }
 

@@ -22,17 +22,18 @@ test('event-loop lag metrics: the names, help and aggregators of prom-client, re
   collectDefaultMetrics({ register: theirs });
   const ours = new Registry();
   collectDefaultMetrics({ register: ours, eventLoopMonitoringPrecision: PROM_CLIENT_SAMPLER_MS });
-  registerEventLoopMetrics(ours);
+  const stop = registerEventLoopMetrics(ours);
   const shape = async (r: Registry): Promise<string[]> =>
     (await r.getMetricsAsJSON()).map((m) => `${m.name} ${m.type} ${m.help} ${(m as { aggregator?: string }).aggregator}`).sort();
   assert.deepEqual(await shape(ours), await shape(theirs), 'the same metric families, nothing lost or added');
   assert.deepEqual(NAMES.filter((n) => ours.getSingleMetric(n) === undefined), []);
   assert.equal(EVENT_LOOP_SAMPLE_MS, 100);
+  stop();
 });
 
 test('event-loop lag metrics: real delays are measured, and back-to-back scrapes never give NaN', async () => {
   const r = new Registry();
-  registerEventLoopMetrics(r);
+  const stop = registerEventLoopMetrics(r);
   // Block the loop for ~250 ms across a few sampling periods: the max must see it.
   await new Promise((resolve) => setTimeout(resolve, 2 * EVENT_LOOP_SAMPLE_MS + 20));
   const until = Date.now() + 250;
@@ -51,4 +52,10 @@ test('event-loop lag metrics: real delays are measured, and back-to-back scrapes
   for (const m of await agg.getMetricsAsJSON()) {
     if (m.name.startsWith('nodejs_eventloop_lag_') && m.name !== 'nodejs_eventloop_lag_seconds') assert.ok(Number.isFinite(m.values[0]?.value), m.name);
   }
+  // Stopped: no more samples after the next scrape, the values stay.
+  stop();
+  const stats = (m: Map<string, number>): number[] => NAMES.slice(1).map((n) => m.get(n)!);
+  const afterStop = await lagValues(r);
+  await new Promise((resolve) => setTimeout(resolve, 2 * EVENT_LOOP_SAMPLE_MS + 20));
+  assert.deepEqual(stats(await lagValues(r)), stats(afterStop));
 });
