@@ -53,7 +53,7 @@ export function registerBench(program: Command): void {
     .option('--scenarios <list>', `scenarios to run, comma-separated (${SCENARIO_NAMES.join(', ')}); default all`)
     .option('--repeat <n>', 'repetitions; modes alternate within each (default 3, --quick 1)')
     .option('--duration <duration>', 'measured time of each timed cell (default 5s, --quick 2s)')
-    .option('--warmup <duration>', 'load sent through each mode after set-up and before each request-driven cell, not measured (default 2s, --quick 500ms)')
+    .option('--warmup <duration>', 'load sent through each mode after set-up, and before each request-driven cell until its rate is steady (at least this, at most 4x), not measured (default 2s, --quick 500ms)')
     .option('--connections <n>', 'concurrent connections of the load generators (default 32, --quick 16)')
     .option('--concurrency <n>', 'sidelane worker processes (`run --concurrency`) and HAProxy threads (default 2)')
     .option('--rate <n>', 'total request rate of the fixed-rate scenario, req/s (default 2000, --quick 1000)')
