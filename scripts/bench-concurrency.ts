@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { BenchResult } from '../src/bench/result';
 import { rotate } from '../src/bench/schedule';
 import { median } from '../src/bench/statistics';
-import { numericFlag } from './script-flags';
+import { numericFlag, requireRoot } from './script-flags';
 
 const CLI = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 const SCRIPT = 'bench-concurrency';
@@ -45,10 +45,7 @@ interface Row {
 }
 
 function main(): void {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write(`${SCRIPT}: needs root (the bench creates network namespaces and capture rules)\n`);
-    process.exit(2);
-  }
+  requireRoot(SCRIPT, 'the bench creates network namespaces and capture rules');
   const levels = arg('concurrency', '1,2')
     .split(',')
     .map((s) => numericFlag(SCRIPT, USAGE, 'concurrency', s.trim(), 1, 64, true));

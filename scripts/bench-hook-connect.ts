@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hookLibraryPath } from '../src/cli/commands/hook-path';
+import { requireRoot } from './script-flags';
 
 const MODES = ['plain', 'plain-write', 'hooked', 'hooked-nonblocking', 'hooked-passthrough'] as const;
 type Mode = (typeof MODES)[number];
@@ -63,10 +64,7 @@ const us = (ns: number): string => (ns / 1000).toFixed(1);
 
 function main(): void {
   const { iterations, rounds } = parseArgs(process.argv.slice(2));
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench-hook-connect: needs root (it runs each mode in its own network namespace with unshare --net)\n');
-    process.exit(1);
-  }
+  requireRoot('bench-hook-connect', 'it runs each mode in its own network namespace with unshare --net');
   const hook = hookLibraryPath();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidelane-bench-hook-'));
   try {

@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { numericFlag } from './script-flags';
+import { numericFlag, requireRoot } from './script-flags';
 import { Lab } from '../src/netns/lab';
 import { echoServer, init, startProxy } from '../test/support/mesh';
 import { startChurn, type ChurnRun, type ChurnSummary } from '../test/support/load-scenario';
@@ -49,10 +49,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('hooked-connections: needs root (it creates network namespaces); run with sudo\n');
-    process.exit(1);
-  }
+  requireRoot('hooked-connections', 'it creates network namespaces');
   const connections = number('connections', values.connections, 1, 200_000);
   const clients = number('clients', values.clients, 1, 64);
   const concurrency = number('concurrency', values.concurrency, 1, 64);

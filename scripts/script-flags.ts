@@ -10,3 +10,10 @@ export function numericFlag(script: string, usage: string, name: string, text: s
   }
   return n;
 }
+
+/** Scripts that build network namespaces need root: one line saying so and why, exit 1. */
+export function requireRoot(script: string, why: string): void {
+  if (process.getuid?.() === 0) return;
+  process.stderr.write(`${script}: needs root (${why}); run with sudo\n`);
+  process.exit(1);
+}

@@ -11,7 +11,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { numericFlag } from './script-flags';
+import { numericFlag, requireRoot } from './script-flags';
 import { Lab } from '../src/netns/lab';
 import { runChurnLoad, type LoadResult, type PodResult } from '../test/support/load-scenario';
 
@@ -69,10 +69,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('soak-load: needs root (it creates network namespaces); run with sudo\n');
-    process.exit(1);
-  }
+  requireRoot('soak-load', 'it creates network namespaces');
   const options = {
     durationMs: number('duration', values.duration, 1, 86_400) * 1000,
     connections: number('connections', values.connections, 1, 60_000),

@@ -72,6 +72,14 @@ function delta(before: Counters, after: Counters): Record<string, number> {
 
 const settle = (ms = 300): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The attacker and the recorder reach each other only through the victim pod (both directions, IPv4 and IPv6). */
+async function routeThrough(victim: Pod, attacker: Pod, recorder: Pod): Promise<void> {
+  await attacker.exec('ip', ['route', 'add', `${recorder.ipv4}/32`, 'via', victim.ipv4]);
+  await attacker.exec('ip', ['-6', 'route', 'add', `${recorder.ipv6!}/128`, 'via', victim.ipv6!]);
+  await recorder.exec('ip', ['route', 'add', `${attacker.ipv4}/32`, 'via', victim.ipv4]);
+  await recorder.exec('ip', ['-6', 'route', 'add', `${attacker.ipv6!}/128`, 'via', victim.ipv6!]);
+}
+
 test('15001 and 15006 refuse other pods, honour no PROXY header from them, and relay nothing routed through the pod', { timeout: 120_000 }, async (t) => {
   await withLab(t, { prefix: 'secrly', ipv6: true }, async (lab) => {
     const victim = await lab.addPod('victim');
@@ -143,10 +151,7 @@ test('15001 and 15006 refuse other pods, honour no PROXY header from them, and r
     await t.test('a connection routed through the pod towards a third address is refused, not relayed (IPv4, IPv6)', async () => {
       // The attacker uses the victim as its gateway to the recorder; the recorder answers the attacker through the
       // victim too, so a relayed connection would complete and be seen.
-      await attacker.exec('ip', ['route', 'add', `${recorder.ipv4}/32`, 'via', victim.ipv4]);
-      await attacker.exec('ip', ['-6', 'route', 'add', `${recorder.ipv6!}/128`, 'via', victim.ipv6!]);
-      await recorder.exec('ip', ['route', 'add', `${attacker.ipv4}/32`, 'via', victim.ipv4]);
-      await recorder.exec('ip', ['-6', 'route', 'add', `${attacker.ipv6!}/128`, 'via', victim.ipv6!]);
+      await routeThrough(victim, attacker, recorder);
       const before = await counters(victim);
       const v4 = await probe(attacker, recorder.ipv4, 9000);
       const v6 = await probe(attacker, recorder.ipv6!, 9000);
@@ -174,10 +179,7 @@ test('under the REDIRECT baseline too, a connection routed through the pod is re
     rec.stdout?.on('data', (d: Buffer) => recorded.push(...d.toString().split('\n').filter((l) => l.startsWith('conn '))));
     // Control: inbound through the REDIRECT capture reaches the app (from 127.0.0.6, Istio's passthrough source).
     assert.match(await probe(attacker, victim.ipv4, 8080), /^data:peer 127\.0\.0\.6 \d+$/);
-    await attacker.exec('ip', ['route', 'add', `${recorder.ipv4}/32`, 'via', victim.ipv4]);
-    await attacker.exec('ip', ['-6', 'route', 'add', `${recorder.ipv6!}/128`, 'via', victim.ipv6!]);
-    await recorder.exec('ip', ['route', 'add', `${attacker.ipv4}/32`, 'via', victim.ipv4]);
-    await recorder.exec('ip', ['-6', 'route', 'add', `${attacker.ipv6!}/128`, 'via', victim.ipv6!]);
+    await routeThrough(victim, attacker, recorder);
     const before = await counters(victim);
     const v4 = await probe(attacker, recorder.ipv4, 9000);
     const v6 = await probe(attacker, recorder.ipv6!, 9000);
