@@ -1,20 +1,21 @@
 /**
  * The HTTP/1.1 connection manager (Envoy's HCM): takes over a downstream connection the routers classified as HTTP,
- * parses requests with Node's HTTP server (keep-alive, pipelining, 100-continue), and routes each request on its own
- * through an HttpExchange. Requests use the newest routing snapshot; a connection keeps a reference to the snapshot
+ * gives it an HTTP/1.1 server codec (keep-alive, pipelining, 100-continue; src/http/http1-server-codec.ts), enforces
+ * the request-headers and idle timeouts, and routes each request on its own through an HttpExchange. Requests use the newest routing snapshot; a connection keeps a reference to the snapshot
  * it was accepted with, to finish gracefully if its port stops being HTTP.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import type { Direction, DownstreamConnection } from '../transport/downstream';
 import { publishHttpRequest } from '../telemetry/events';
 import type { Cluster } from '../upstream/cluster';
 import type { Clock } from '../upstream/clock';
 import type { RandomSource } from '../upstream/random-source';
 import type { WorkloadIdentity } from '../telemetry/events';
-import { exchangeOf, HttpExchange } from './exchange';
+import type { DownstreamRequest } from './downstream-request';
+import type { DownstreamResponse } from './downstream-response';
+import { HttpExchange } from './exchange';
+import { HEADERS_TIMEOUT, Http1ServerCodec, type CodecOwner, type Rejection } from './http1-server-codec';
 import type { RouteTable } from './route-table';
-import { formatResponseFlags, ResponseFlag } from './response-flags';
+import { formatResponseFlags } from './response-flags';
 
 /** The routing state an HTTP request needs: route tables by listener port, clusters by name. */
 export interface HttpRoutingSnapshot {
@@ -60,34 +61,20 @@ export interface HttpConnectionManagerOptions {
   readonly requestHeadersTimeoutMs?: number;
 }
 
-/** What the proxy answers, itself, to a request it cannot parse or that came too slowly (Node's wording). */
-const REJECTIONS: Readonly<Record<string, { status: number; details: string; flag: number }>> = {
-  HPE_HEADER_OVERFLOW: { status: 431, details: 'http1.headers_too_large', flag: ResponseFlag.DPE },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, details: 'http1.chunk_extensions_too_large', flag: ResponseFlag.DPE },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, details: 'request_header_timeout', flag: 0 },
-};
-const BAD_REQUEST = { status: 400, details: 'http1.codec_error', flag: ResponseFlag.DPE };
-
-const kContext = Symbol('sidelane.httpContext');
-const kManager = Symbol('sidelane.httpManager');
-
-type ContextSocket = { [kContext]?: HttpConnectionContext; [kManager]?: HttpConnectionManager };
-
-// Module-level (`this` is the socket): no closure per connection.
-function onManagedSocketClose(this: import('node:net').Socket & ContextSocket): void {
-  this[kManager]?.forget(this);
-}
-
-export class HttpConnectionManager {
+export class HttpConnectionManager implements CodecOwner {
   readonly direction: Direction;
   readonly routing: HttpRoutingSource;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly bufferLimitBytes: number;
+  readonly maxHeaderBytes: number;
   /** While draining, every response carries `Connection: close` and idle keep-alive connections are closed. */
   draining = false;
-  private readonly server: http.Server;
-  private readonly sockets = new Set<import('node:net').Socket>();
+  private readonly idleTimeoutMs: number;
+  private readonly headersTimeoutMs: number;
+  private readonly sweepEveryMs: number;
+  private readonly codecs = new Set<Http1ServerCodec>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HttpConnectionManagerOptions) {
     this.direction = options.direction;
@@ -95,58 +82,41 @@ export class HttpConnectionManager {
     this.clock = options.clock;
     this.random = options.random;
     this.bufferLimitBytes = options.bufferLimitBytes ?? 64 * 1024;
-    const headersTimeout = options.requestHeadersTimeoutMs ?? 10_000;
-    this.server = http.createServer({
-      requestTimeout: 0,
-      headersTimeout,
-      // How often Node looks for requests past headersTimeout: the bound is enforced to within this.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4) || 1000)),
-      maxHeaderSize: options.maxHeaderBytes ?? 60 * 1024,
-      noDelay: true,
-      joinDuplicateHeaders: false,
-      // The exchange answers a missing Host itself (400, counted and logged like any rejected request).
-      requireHostHeader: false,
-    });
-    this.server.keepAliveTimeout = options.idleTimeoutMs ?? 3_600_000;
-    // This server never listens (connections are handed to it), but Node starts its connection tracking — which
-    // enforces headersTimeout and makes closeIdleConnections() work for the drain — on 'listening'.
-    this.server.emit('listening');
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.reject(err, socket));
-    // A client FIN ends the connection and resets its in-flight request (flag DC), as Envoy's HTTP/1 codec does;
-    // Node's default (httpAllowHalfOpen = false) gives exactly that.
-    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const ctx = (req.socket as unknown as ContextSocket)[kContext];
-      if (ctx === undefined) {
-        res.writeHead(500).end();
-        return;
-      }
-      new HttpExchange(this, ctx, req, res).start();
-    });
+    this.maxHeaderBytes = options.maxHeaderBytes ?? 60 * 1024;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 3_600_000;
+    this.headersTimeoutMs = options.requestHeadersTimeoutMs ?? 10_000;
+    // The timeouts are enforced by one sweep over the connections (no timer per connection), to within its period.
+    const bound = this.headersTimeoutMs > 0 ? Math.min(this.headersTimeoutMs, this.idleTimeoutMs) : this.idleTimeoutMs;
+    this.sweepEveryMs = Math.max(100, Math.min(1000, Math.floor(bound / 4) || 1000));
   }
 
-  /**
-   * A request Node's parser refused (malformed, smuggling-shaped, oversized headers) or whose headers came too
-   * slowly: answer as Node would (400/431/413/408, `Connection: close`), close, and count it like any request —
-   * nothing of it is ever forwarded. Socket errors (a reset client) just close.
-   */
-  private reject(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    const code = err.code ?? '';
-    const rejection = REJECTIONS[code] ?? (code.startsWith('HPE_') ? BAD_REQUEST : undefined);
-    // A response already on its way must not be corrupted by a second status line (Node's own rule). Node sets the
-    // socket's message to null once a keep-alive connection's response has finished: no request in flight then
-    // (reading through null threw here and took the worker down — a valid request, then a bad one; found by fuzzing).
-    const inFlight = (socket as unknown as { _httpMessage?: (http.ServerResponse & { _headerSent?: boolean }) | null })._httpMessage ?? undefined;
-    const answered = rejection !== undefined && socket.writable && !inFlight?._headerSent;
-    if (answered) socket.write(`HTTP/1.1 ${rejection.status} ${http.STATUS_CODES[rejection.status]}\r\nConnection: close\r\n\r\n`);
-    // A request already handed to an exchange (its body failed to parse) is reported by the exchange.
-    if (inFlight !== undefined && rejection !== undefined) exchangeOf(inFlight)?.downstreamProtocolError(answered ? rejection.status : 0, rejection.details);
-    socket.destroy();
-    const ctx = (socket as unknown as ContextSocket)[kContext];
-    if (rejection === undefined || ctx === undefined || inFlight !== undefined) return;
+  /** Takes over the connection; `initial` holds bytes already read from it (PROXY header remainder, sniffed bytes). */
+  handle(ctx: HttpConnectionContext, initial?: Buffer): void {
+    const codec = new Http1ServerCodec(this, ctx, ctx.conn.socket());
+    this.codecs.add(codec);
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(sweep, this.sweepEveryMs, this);
+      this.sweepTimer.unref();
+    }
+    codec.open(initial);
+  }
+
+  // ------------------------------------------------------------------------------------------------ CodecOwner
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  newExchange(codec: Http1ServerCodec, req: DownstreamRequest, res: DownstreamResponse): HttpExchange {
+    return new HttpExchange(this, codec.context, req, res);
+  }
+
+  /** A request refused before it was routed (not HTTP, too slow): counted and logged like any request. */
+  rejected(codec: Http1ServerCodec, rejection: Rejection): void {
     publishHttpRequest({
-      conn: ctx.conn,
+      conn: codec.context.conn,
       reporter: this.direction === 'outbound' ? 'source' : 'destination',
-      ...(this.routing.current.workload ? { workload: this.routing.current.workload } : {}),
+      workload: this.routing.current.workload,
       requestId: '-',
       method: '-',
       authority: '-',
@@ -163,43 +133,48 @@ export class HttpConnectionManager {
     });
   }
 
-  /** Takes over the connection; `initial` holds bytes already read from it (PROXY header remainder, sniffed bytes). */
-  handle(ctx: HttpConnectionContext, initial?: Buffer): void {
-    const socket = ctx.conn.socket();
-    const tagged = socket as import('node:net').Socket & ContextSocket;
-    tagged[kContext] = ctx;
-    tagged[kManager] = this;
-    this.sockets.add(socket);
-    socket.once('close', onManagedSocketClose);
-    if (initial !== undefined && initial.length > 0) socket.unshift(initial);
-    this.server.emit('connection', socket);
-    // Node's HTTP server reads straight from the handle; resuming also delivers the unshifted bytes first.
-    socket.resume();
+  codecClosed(codec: Http1ServerCodec): void {
+    this.codecs.delete(codec);
+    if (this.codecs.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
   }
 
-  /** @internal a managed socket closed. */
-  forget(socket: import('node:net').Socket): void {
-    this.sockets.delete(socket);
+  /** @internal the periodic check: heads that take too long (408), keep-alive connections idle too long. */
+  sweep(): void {
+    const now = this.clock.now();
+    const headers = this.headersTimeoutMs;
+    const idle = this.idleTimeoutMs;
+    for (const codec of this.codecs) {
+      if (codec.closing) continue;
+      if (headers > 0 && codec.headerStartedAt >= 0 && now - codec.headerStartedAt >= headers) codec.refuse(HEADERS_TIMEOUT);
+      else if (idle > 0 && codec.idleSince >= 0 && now - codec.idleSince >= idle) codec.destroy();
+    }
   }
 
   /** Connections currently managed (admin views, drain). */
   get connectionCount(): number {
-    return this.sockets.size;
+    return this.codecs.size;
   }
 
   /** Graceful drain: in-flight requests finish with `Connection: close`; idle keep-alive connections close now. */
   startDrain(): void {
     this.draining = true;
-    this.server.closeIdleConnections();
+    this.closeIdleConnections();
   }
 
-  /** Closes idle keep-alive connections and stops accepting requests on busy ones after their response. */
+  /** Closes the connections that have no request in flight (nor one begun). */
   closeIdleConnections(): void {
-    this.server.closeIdleConnections();
+    for (const codec of this.codecs) if (codec.idle) codec.destroy();
   }
 
   /** Destroys every connection (tests, forced shutdown). */
   destroyAll(): void {
-    for (const s of this.sockets) s.destroy();
+    for (const codec of this.codecs) codec.destroy();
   }
+}
+
+function sweep(manager: HttpConnectionManager): void {
+  manager.sweep();
 }

@@ -5,7 +5,6 @@
  * it can end — response, local reply (NR, UH, UF, UO, UT…), client gone — ends in finish(), which releases what it
  * held and publishes one event.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Cluster, PendingWaiter } from '../upstream/cluster';
 import type { Endpoint } from '../upstream/endpoint';
@@ -14,7 +13,10 @@ import { hashKey } from '../upstream/ring-hash';
 import { UpstreamConnectError } from '../transport/connector';
 import { channels, publishHttpRequest } from '../telemetry/events';
 import type { HttpConnectionContext, HttpConnectionManager, HttpRoutingSnapshot } from './connection-manager';
+import type { DownstreamRequest } from './downstream-request';
+import type { DownstreamResponse } from './downstream-response';
 import { downstreamResponseHeaders, newRequestId, upstreamRequestHeaders } from './headers';
+import type { RequestSink } from './http1-server-codec';
 import { connectFailureBody, LOCAL_REPLY, writeLocalReply } from './local-reply';
 import { formatResponseFlags, ResponseFlag } from './response-flags';
 import type { AttemptFailure, RetryPolicy } from './retry-policy';
@@ -22,23 +24,7 @@ import type { MatchInput } from './route-match';
 import type { Route, WeightedClusterSpec } from './route-table';
 import { UpstreamAttempt, type AttemptOwner } from './upstream-attempt';
 
-const kExchange = Symbol('sidelane.exchange');
-
-type WithExchange = { [kExchange]?: HttpExchange };
-
-// Module-level listeners (`this` is the emitter): no closure is allocated per request.
-function onResponseClose(this: ServerResponse & WithExchange): void {
-  this[kExchange]?.downstreamClosed();
-}
-function onResponseDrain(this: ServerResponse & WithExchange): void {
-  this[kExchange]?.resumeUpstream();
-}
-function onRequestData(this: IncomingMessage & WithExchange, chunk: Buffer): void {
-  this[kExchange]?.requestData(chunk);
-}
-function onRequestEnd(this: IncomingMessage & WithExchange): void {
-  this[kExchange]?.requestEnd();
-}
+// Module-level timer callbacks: no closure is allocated per request.
 function onRouteTimeout(ex: HttpExchange): void {
   ex.routeTimeout();
 }
@@ -49,7 +35,7 @@ function onBackoffDone(ex: HttpExchange): void {
   ex.backoffDone();
 }
 
-export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
+export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner, RequestSink {
   // MatchInput
   readonly method: string;
   readonly path: string;
@@ -82,6 +68,9 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   private upstreamHeaders: string[] = [];
   private body: Buffer | Readable | null = null;
   private bodyChunks: Buffer[] | undefined;
+  /** A body too large to keep for retries, streamed upstream as it comes. */
+  private bodyStream: PassThrough | undefined;
+  private bodyPaused = false;
   private bodyReady = false;
   private replayable = true;
 
@@ -103,14 +92,14 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   constructor(
     private readonly manager: HttpConnectionManager,
     private readonly ctx: HttpConnectionContext,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: DownstreamRequest,
+    private readonly res: DownstreamResponse,
   ) {
     this.startedAt = manager.clock.now();
     this.startTime = Date.now();
-    this.method = req.method ?? 'GET';
-    let target = req.url ?? '/';
-    let authority = req.headers.host ?? '';
+    this.method = req.method;
+    let target = req.url;
+    let authority = req.host ?? '';
     if (target.charCodeAt(0) !== 47 /* / */ && /^https?:\/\//i.test(target)) {
       // Absolute-form request target (a client configured with a proxy): the URL names the authority.
       try {
@@ -130,8 +119,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   // ------------------------------------------------------------------------------------------------ MatchInput
 
   header(name: string): string | undefined {
-    const v = this.req.headers[name];
-    return typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : undefined;
+    return this.req.header(name);
   }
 
   queryParam(name: string): string | undefined {
@@ -145,14 +133,11 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   // ------------------------------------------------------------------------------------------------ start
 
   start(): void {
-    const { req, res, ctx, manager } = this;
-    (res as WithExchange)[kExchange] = this;
-    (req as WithExchange)[kExchange] = this;
-    res.on('close', onResponseClose);
-    const existing = req.headers['x-request-id'];
-    this.requestId = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
+    const { req, ctx, manager } = this;
+    const existing = req.requestId;
+    this.requestId = existing !== undefined && existing !== '' ? existing : newRequestId();
 
-    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+    if (req.isHttp11 && req.host === undefined) {
       // RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400 (Node's parser would do it silently).
       this.drain = true;
       this.localReply(400, '', ResponseFlag.DPE, 'missing_host_header');
@@ -211,25 +196,13 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
     }
     if (action.timeoutMs > 0) this.routeTimer = setTimeout(onRouteTimeout, action.timeoutMs, this);
 
-    this.upstreamHeaders = upstreamRequestHeaders(
-      req.rawHeaders,
-      req.headers.connection,
-      this.requestId,
-      existing === undefined || existing === '',
-      req.headers['x-forwarded-proto'] === undefined,
-    );
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
-      this.bodyReady = true; // no body
-      if (this.holdsSlot) this.sendAttempt();
-    } else if (req.headers['content-length'] === '0') {
+    this.upstreamHeaders = upstreamRequestHeaders(req.rawHeaders, req.connection, this.requestId, existing === undefined || existing === '', req.forwardedProto === undefined);
+    if (!req.hasBody) {
       this.bodyReady = true;
-      this.body = null;
       if (this.holdsSlot) this.sendAttempt();
     } else {
       // Buffer the body (up to the limit) so retries can replay it; past the limit, stream it and give up retries.
       this.bodyChunks = [];
-      req.on('data', onRequestData);
-      req.on('end', onRequestEnd);
     }
   }
 
@@ -245,34 +218,53 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   // ------------------------------------------------------------------------------------------------ request body
 
   requestData(chunk: Buffer): void {
+    if (this.done) return; // nobody reads it any more: the codec discards the rest of the body
     this.requestBytes += chunk.length;
-    const chunks = this.bodyChunks!;
+    const stream = this.bodyStream;
+    if (stream !== undefined) {
+      if (!stream.write(chunk)) this.pauseBody(stream);
+      return;
+    }
+    const chunks = this.bodyChunks;
+    if (chunks === undefined) return;
     chunks.push(chunk);
     if (this.requestBytes <= this.manager.bufferLimitBytes) return;
     // Too large to keep for retries: stream what we have and the rest.
     const pass = new PassThrough();
     for (const c of chunks) pass.write(c);
     this.bodyChunks = undefined;
-    this.req.off('data', onRequestData);
-    this.req.off('end', onRequestEnd);
-    this.req.on('data', countRequestBytes);
-    this.req.pipe(pass);
+    this.bodyStream = pass;
     this.body = pass;
     this.replayable = false;
     this.bodyReady = true;
+    if (pass.writableNeedDrain) this.pauseBody(pass);
     if (this.holdsSlot && this.attempt === undefined && !this.done) this.sendAttempt();
   }
 
+  /** The upstream takes the streamed body slower than the client sends it: stop reading the client until it drains. */
+  private pauseBody(stream: PassThrough): void {
+    if (this.bodyPaused) return;
+    this.bodyPaused = true;
+    this.req.pause();
+    stream.once('drain', () => this.resumeBody());
+  }
+
+  private resumeBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    this.req.resume();
+  }
+
   requestEnd(): void {
+    if (this.bodyStream !== undefined) {
+      this.bodyStream.end();
+      return;
+    }
     if (this.bodyChunks === undefined) return;
     this.body = this.bodyChunks.length === 1 ? this.bodyChunks[0]! : Buffer.concat(this.bodyChunks);
     this.bodyChunks = undefined;
     this.bodyReady = true;
     if (this.holdsSlot && this.attempt === undefined && !this.done) this.sendAttempt();
-  }
-
-  addRequestBytes(n: number): void {
-    this.requestBytes += n;
   }
 
   // ------------------------------------------------------------------------------------------------ admission
@@ -352,9 +344,8 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
 
   onUpstreamData(chunk: Buffer): boolean {
     this.responseBytes += chunk.length;
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', onResponseDrain);
-    return false;
+    // false: the codec calls resumeUpstream() when the client's socket drains.
+    return this.res.write(chunk);
   }
 
   resumeUpstream(): void {
@@ -545,12 +536,9 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       }
       this.releaseSlot();
     }
-    if (this.bodyChunks !== undefined) {
-      // Nobody will read the rest of the body: let Node discard it so the connection can carry the next request.
-      this.req.off('data', onRequestData);
-      this.req.off('end', onRequestEnd);
-      this.bodyChunks = undefined;
-    }
+    // Nobody will read the rest of the body: the codec discards it, so the connection can carry the next request.
+    this.bodyChunks = undefined;
+    this.resumeBody();
     if (channels.httpRequest.hasSubscribers) this.publish();
   }
 
@@ -558,8 +546,7 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
   private publish(): void {
     const dest = this.destination;
     const ep = this.lastEndpoint;
-    const headers = this.req.headers;
-    const xff = headers['x-forwarded-for'];
+    const req = this.req;
     publishHttpRequest({
       conn: this.ctx.conn,
       reporter: this.manager.direction === 'outbound' ? 'source' : 'destination',
@@ -568,9 +555,9 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       method: this.method,
       authority: this.authority,
       path: this.path,
-      protocol: this.req.httpVersionMinor === 1 && this.req.httpVersionMajor === 1 ? 'HTTP/1.1' : `HTTP/${this.req.httpVersion}`,
-      userAgent: headers['user-agent'],
-      forwardedFor: typeof xff === 'string' ? xff : undefined,
+      protocol: req.protocol,
+      userAgent: req.userAgent,
+      forwardedFor: req.forwardedFor,
       responseCode: this.responseCode,
       responseFlags: formatResponseFlags(this.flags),
       responseCodeDetails: this.fromUpstream ? 'via_upstream' : this.details,
@@ -589,13 +576,4 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner {
       startTime: this.startTime,
     });
   }
-}
-
-/** The exchange serving a response, if any (the connection manager's view of a request in flight). */
-export function exchangeOf(res: ServerResponse): HttpExchange | undefined {
-  return (res as WithExchange)[kExchange];
-}
-
-function countRequestBytes(this: IncomingMessage & WithExchange, chunk: Buffer): void {
-  this[kExchange]?.addRequestBytes(chunk.length);
 }

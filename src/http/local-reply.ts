@@ -3,7 +3,7 @@
  * "no healthy upstream", "upstream request timeout", "upstream connect error or disconnect/reset before headers…" —
  * so scripts and humans that grep for them keep working.
  */
-import type { ServerResponse } from 'node:http';
+import type { DownstreamResponse } from './downstream-response';
 
 export const LOCAL_REPLY = {
   noRoute: { status: 404, body: '' },
@@ -23,7 +23,7 @@ export function connectFailureBody(reason: string, retried: boolean): string {
 }
 
 /** Writes a complete local reply (text/plain), keeping the request id so the caller can correlate. */
-export function writeLocalReply(res: ServerResponse, status: number, body: string, requestId: string | undefined, close: boolean): void {
+export function writeLocalReply(res: DownstreamResponse, status: number, body: string, requestId: string | undefined, close: boolean): void {
   const headers: string[] = ['content-length', String(Buffer.byteLength(body))];
   if (body !== '') headers.push('content-type', 'text/plain');
   if (requestId !== undefined) headers.push('x-request-id', requestId);
