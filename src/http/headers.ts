@@ -12,6 +12,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** Extra headers named by `Connection: a, b` (also hop-by-hop), lower case; undefined when there are none. */
 function connectionTokens(connection: string | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined;
+  // The usual values name no other header: no split, no set.
+  if (connection.length <= 10 && /^(?:keep-alive|close)$/i.test(connection)) return undefined;
   let out: Set<string> | undefined;
   for (const t of connection.split(',')) {
     const token = t.trim().toLowerCase();

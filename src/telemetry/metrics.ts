@@ -366,6 +366,7 @@ export class ProxyMetrics {
 
 function hostOf(authority: string): string | undefined {
   if (!authority) return undefined;
-  const h = authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.split(':')[0]!;
-  return h || undefined;
+  if (authority.charCodeAt(0) === 91 /* [ */) return authority.slice(0, authority.indexOf(']') + 1) || undefined;
+  const colon = authority.indexOf(':');
+  return (colon < 0 ? authority : authority.slice(0, colon)) || undefined;
 }
