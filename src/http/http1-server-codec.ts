@@ -17,10 +17,22 @@ interface LlhttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | LlhttpError;
   finish(): number | LlhttpError | undefined;
+  /** Reads the stream in C++ and parses as it reads (no 'data' events, no Buffer per read); kOnExecute reports. */
+  consume(handle: StreamHandle): void;
+  unconsume(): void;
+  getCurrentBuffer(): Buffer;
   free(): void;
   close(): void;
   [callback: number]: unknown;
   codec?: Http1ServerCodec | undefined;
+}
+/** A net.Socket's libuv stream handle (TCPWrap). */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+  _consumed?: boolean;
 }
 interface LlhttpError extends Error {
   code: string;
@@ -35,6 +47,7 @@ interface LlhttpBinding {
     kOnHeadersComplete: number;
     kOnBody: number;
     kOnMessageComplete: number;
+    kOnExecute: number;
     kLenientNone: number;
   };
   methods: readonly string[];
@@ -126,6 +139,9 @@ function onBody(this: LlhttpParser, chunk: Buffer): void {
 function onMessageComplete(this: LlhttpParser): void {
   this.codec?.messageComplete();
 }
+function onExecute(this: LlhttpParser, result: number | LlhttpError): void {
+  this.codec?.executed(result);
+}
 function onSocketData(this: CodecSocket, chunk: Buffer): void {
   this[kCodec]?.data(chunk);
 }
@@ -159,6 +175,7 @@ function newParser(): LlhttpParser {
   parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
   parser[HTTPParser.kOnBody] = onBody;
   parser[HTTPParser.kOnMessageComplete] = onMessageComplete;
+  parser[HTTPParser.kOnExecute] = onExecute;
   return parser;
 }
 
@@ -185,6 +202,10 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   private bodyPaused = false;
   private queuePaused = false;
   private isClosed = false;
+  /** The parser reads the socket's handle itself (see open()). */
+  private handle: StreamHandle | undefined;
+  /** llhttp stopped after a request that asked for an Upgrade: the rest of that read is parsed again. */
+  private upgraded = false;
 
   constructor(
     private readonly owner: CodecOwner,
@@ -202,13 +223,57 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     const socket = this.socket as CodecSocket;
     socket[kCodec] = this;
     socket.setNoDelay(true);
-    socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
     socket.on('drain', onSocketDrain);
     socket.on('error', ignoreSocketError);
     socket.once('close', onSocketClose);
     if (initial !== undefined && initial.length > 0) this.data(initial);
-    if (!this.isClosed) socket.resume();
+    if (this.isClosed) return;
+    // As Node's own server: the parser reads the TCP handle in C++ into one static buffer and calls back per parsed
+    // piece; JavaScript sees no 'data' event and no Buffer per read. The socket still reports the end and errors.
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+    if (handle?.isStreamBase === true && handle._consumed !== true && socket.readableLength === 0) {
+      handle._consumed = true;
+      this.handle = handle;
+      this.parser!.consume(handle);
+    } else {
+      socket.on('data', onSocketData);
+    }
+    socket.resume();
+  }
+
+  /** @internal what the parser made of one read from the consumed handle. */
+  executed(result: number | LlhttpError): void {
+    if (this.isClosed) return;
+    if (typeof result !== 'number') {
+      this.refuse(REJECTIONS[result.code] ?? BAD_REQUEST);
+      return;
+    }
+    if (!this.upgraded) return;
+    this.upgraded = false;
+    const read = this.parser!.getCurrentBuffer();
+    if (result > 0 && result < read.length) this.data(read.subarray(result));
+  }
+
+  private stopReading(): void {
+    const handle = this.handle;
+    if (handle === undefined) {
+      this.socket.pause();
+    } else if (handle.reading === true) {
+      handle.reading = false;
+      handle.readStop();
+    }
+  }
+
+  private startReading(): void {
+    if (this.isClosed) return;
+    const handle = this.handle;
+    if (handle === undefined) {
+      this.socket.resume();
+    } else if (handle.reading !== true) {
+      handle.reading = true;
+      handle.readStart();
+    }
   }
 
   /** No request in flight and none begun: a drain may close it now. */
@@ -236,6 +301,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
       }
       // llhttp stops after a request that asked for an Upgrade; it is served as a plain request (Upgrade is
       // hop-by-hop), and the bytes after it are the next request.
+      this.upgraded = false;
       if (parsed <= 0 || parsed >= rest.length) return;
       rest = rest.subarray(parsed);
     }
@@ -265,6 +331,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
       this.partialUrl = '';
     }
     const name = methods[method] ?? 'GET';
+    if (upgrade) this.upgraded = true;
     if (upgrade && name === 'CONNECT') {
       // A tunnel is not proxied (no upgrade configuration): refused like bytes that are not HTTP.
       this.refuse(CONNECT_REFUSED);
@@ -280,7 +347,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     this.queue.push(message);
     if (this.queue.length >= MAX_QUEUED && !this.queuePaused) {
       this.queuePaused = true;
-      this.socket.pause();
+      this.stopReading();
     }
   }
 
@@ -345,7 +412,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     }
     if (this.queuePaused && this.queue.length < MAX_QUEUED / 2) {
       this.queuePaused = false;
-      if (!this.bodyPaused) this.socket.resume();
+      if (!this.bodyPaused) this.startReading();
     }
     // Not on the stack of the previous response's last write (an upstream callback).
     this.current = queued;
@@ -365,13 +432,13 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   pauseBody(): void {
     if (this.bodyPaused) return;
     this.bodyPaused = true;
-    this.socket.pause();
+    this.stopReading();
   }
 
   resumeBody(): void {
     if (!this.bodyPaused) return;
     this.bodyPaused = false;
-    if (!this.queuePaused && !this.isClosed) this.socket.resume();
+    if (!this.queuePaused) this.startReading();
   }
 
   /** @internal the socket's buffer emptied: the response waiting for it continues. */
@@ -440,6 +507,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     socket.off('drain', onSocketDrain);
     socket[kCodec] = undefined;
     if (this.parser !== undefined) {
+      if (this.handle !== undefined) this.parser.unconsume();
       releaseParser(this.parser);
       this.parser = undefined;
     }
