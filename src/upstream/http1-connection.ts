@@ -344,6 +344,8 @@ export class Http1Connection {
       ret = new UpstreamResponseError('SIDELANE_ERR_UPSTREAM_RESET', `response handler failed: ${String(err)}`, err);
     }
     this.executing = false;
+    // A failure noticed in a callback; with a 101, Node's binding reports no parse error (the upgrade flag is set).
+    if (this.pendingError !== undefined) ret = this.pendingError;
     if (typeof ret !== 'number') {
       if (this.completedInExecute) {
         // The response was whole; what followed it was not: report the response, then drop the connection.
