@@ -56,6 +56,9 @@ interface LlhttpParser {
   /** End of input (the server closed): completes a read-until-close body, or the error for a truncated message. */
   finish(): ParseError | undefined;
   close(): void;
+  /** Reads the socket's handle directly (C++ → parser, no Readable stream in between). */
+  consume(handle: object): void;
+  unconsume(): void;
   [callback: number]: unknown;
   conn: Http1Connection | undefined;
 }
@@ -115,6 +118,20 @@ function onParserBody(this: LlhttpParser, chunk: Buffer): void {
 function onParserMessageComplete(this: LlhttpParser): void {
   this.conn?.messageComplete();
 }
+function onParserExecute(this: LlhttpParser, ret: number | ParseError): void {
+  this.conn?.afterExecute(ret);
+}
+function closeParser(parser: LlhttpParser): void {
+  parser.close();
+}
+
+/** The libuv stream behind a net.Socket (Node's internal TCP wrap). */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  _consumed?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
 
 // Module-level socket listeners (`this` is the socket).
 const kConnection = Symbol('sidelane.http1-connection');
@@ -173,7 +190,11 @@ export class Http1Connection {
   private completePending = false;
   /** The response completed inside the current execute(): reported once the parser has returned. */
   private completedInExecute = false;
+  /** Inside parser.execute() (or, consuming, between a parser callback and kOnExecute). */
   private executing = false;
+  /** The socket's handle when the parser consumes it; undefined when data comes through 'data' events. */
+  private readonly handle: StreamHandle | undefined;
+  private readStopped = false;
   private pendingError: Error | undefined;
 
   // The request body being streamed.
@@ -194,13 +215,23 @@ export class Http1Connection {
     parser[HTTPParser.kOnHeadersComplete] = onParserHeadersComplete;
     parser[HTTPParser.kOnBody] = onParserBody;
     parser[HTTPParser.kOnMessageComplete] = onParserMessageComplete;
-    parser[HTTPParser.kOnExecute] = null;
     parser.conn = this;
     this.parser = parser;
+    // As Node's HTTP server does: the parser reads the socket's handle itself, so a response costs no Readable
+    // push and no 'data' event; EOF and errors still reach the socket (and its 'end'/'error' listeners).
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+    if (handle?.isStreamBase === true && handle._consumed !== true) {
+      handle._consumed = true;
+      parser.consume(handle);
+      parser[HTTPParser.kOnExecute] = onParserExecute;
+      this.handle = handle;
+    } else {
+      parser[HTTPParser.kOnExecute] = null;
+    }
     const s = socket as WithConnection;
     s[kConnection] = this;
     s.setNoDelay(true);
-    s.on('data', onSocketData);
+    s.on('data', onSocketData); // also what keeps the socket (and, consuming, its handle) reading
     s.on('end', onSocketEnd);
     s.on('error', onSocketError);
     s.on('close', onSocketClose);
@@ -336,14 +367,18 @@ export class Http1Connection {
       return;
     }
     this.executing = true;
-    let ret: number | ParseError;
-    try {
-      ret = this.parser.execute(data);
-    } catch (err) {
-      // A handler threw inside a parser callback: fail this request, never the process.
-      ret = new UpstreamResponseError('SIDELANE_ERR_UPSTREAM_RESET', `response handler failed: ${String(err)}`, err);
-    }
+    this.afterExecute(this.parser.execute(data));
+  }
+
+  /** @internal What a parse of one read left to do: report a failure, or the completed response. */
+  afterExecute(result: number | ParseError): void {
     this.executing = false;
+    let ret = result;
+    if (this.handler === undefined && !this.completedInExecute) {
+      // Bytes with no request in flight (consuming, they reach the parser before anyone can look): drop it.
+      this.destroy();
+      return;
+    }
     // A failure noticed in a callback; with a 101, Node's binding reports no parse error (the upgrade flag is set).
     if (this.pendingError !== undefined) ret = this.pendingError;
     if (typeof ret !== 'number') {
@@ -360,18 +395,21 @@ export class Http1Connection {
 
   /** @internal */
   messageBegin(): void {
+    this.executing = true;
     // Another message right behind a complete response, with no request for it: never reuse this connection.
     if (this.completedInExecute) this.keepAlive = false;
   }
 
   /** @internal Headers too many or too fragmented for one callback (Node's parser flushes them in parts). */
   partialHeaders(headers: string[]): void {
+    this.executing = true;
     if (this.headerParts === undefined) this.headerParts = headers;
     else for (const h of headers) this.headerParts.push(h);
   }
 
   /** @internal Returns 1 to skip the body (HEAD, 1xx), -1 to fail the parse. */
   headersComplete(http11: boolean, headers: string[] | undefined, status: number, upgrade: boolean, shouldKeepAlive: boolean): number {
+    this.executing = true;
     const handler = this.handler;
     const parts = this.headerParts;
     this.headerParts = undefined;
@@ -387,7 +425,14 @@ export class Http1Connection {
     // HTTP/1.0 responses end reuse even with Keep-Alive: an old server's keep-alive is rarely worth the risk.
     this.keepAlive = shouldKeepAlive && http11 && !this.lastRequest;
     if (this.keepAlive) this.applyKeepAliveHint(all);
-    if (!handler.onHeaders(status, all, this.resume)) this.pause();
+    let more: boolean;
+    try {
+      more = handler.onHeaders(status, all, this.resume);
+    } catch (err) {
+      this.failLater(handlerFailed(err)); // never let a handler's exception escape into the parser
+      return -1;
+    }
+    if (!more) this.pause();
     if (this.handler !== handler) return -1; // aborted from inside onHeaders: stop parsing
     return this.isHead ? 1 : 0;
   }
@@ -406,17 +451,27 @@ export class Http1Connection {
 
   /** @internal */
   responseBody(chunk: Buffer): void {
+    this.executing = true;
     const handler = this.handler;
-    if (handler === undefined || this.status < 200) return;
+    if (handler === undefined || this.status < 200 || this.pendingError !== undefined) return;
     if (this.paused) {
       (this.held ??= []).push(chunk);
       return;
     }
-    if (!handler.onData(chunk)) this.pause();
+    let more: boolean;
+    try {
+      more = handler.onData(chunk);
+    } catch (err) {
+      this.failLater(handlerFailed(err));
+      return;
+    }
+    if (!more) this.pause();
   }
 
   /** @internal */
   messageComplete(): void {
+    this.executing = true;
+    if (this.pendingError !== undefined) return;
     if (this.handler === undefined || this.status < 200) return; // the end of a 1xx, or of an abandoned response
     if (this.paused) this.completePending = true;
     else this.completedInExecute = true;
@@ -425,7 +480,7 @@ export class Http1Connection {
   private pause(): void {
     if (this.paused) return;
     this.paused = true;
-    this.socket.pause();
+    this.stopReading();
   }
 
   private resumeResponse(): void {
@@ -443,7 +498,25 @@ export class Http1Connection {
       this.finishResponse();
       return;
     }
-    this.socket.resume();
+    this.startReading();
+  }
+
+  private stopReading(): void {
+    if (this.handle === undefined) {
+      this.socket.pause();
+    } else if (!this.readStopped && !this.socket.destroyed) {
+      this.readStopped = true;
+      this.handle.readStop();
+    }
+  }
+
+  private startReading(): void {
+    if (this.handle === undefined) {
+      if (this.socket.isPaused()) this.socket.resume();
+    } else if (this.readStopped && !this.socket.destroyed) {
+      this.readStopped = false;
+      this.handle.readStart();
+    }
   }
 
   /** The response is whole: reuse or drop the connection, then tell the handler (so it can dispatch onto it). */
@@ -456,7 +529,7 @@ export class Http1Connection {
     // A response that ends while its request body is still being sent: the server will not read the rest.
     const reusable = this.keepAlive && this.requestBody === undefined && !this.closed;
     if (reusable) {
-      if (this.socket.isPaused()) this.socket.resume();
+      this.startReading();
       this.owner.released(this);
     } else {
       this.destroy();
@@ -471,6 +544,7 @@ export class Http1Connection {
     if (this.handler !== undefined && this.status >= 200 && !this.keepAlive) {
       // A read-until-close body ends here (or a truncated one is detected): finish() says which.
       const err = this.parser.finish();
+      this.executing = false; // finish() ran the parser's callbacks; there is no kOnExecute after it
       if (err !== undefined) {
         this.fail(protocolError(err, 'SIDELANE_ERR_UPSTREAM_RESET'));
         return;
@@ -530,10 +604,17 @@ export class Http1Connection {
     if (this.closed) return;
     this.closed = true;
     (this.socket as WithConnection)[kConnection] = undefined;
-    this.parser.conn = undefined;
-    this.parser.close();
+    const parser = this.parser;
+    parser.conn = undefined;
+    if (this.handle !== undefined) parser.unconsume();
+    // We may be inside one of the parser's callbacks: free it once its stack has unwound (as Node's freeParser).
+    setImmediate(closeParser, parser);
     this.owner.closed(this);
   }
+}
+
+function handlerFailed(err: unknown): Error {
+  return new UpstreamResponseError('SIDELANE_ERR_UPSTREAM_RESET', `response handler failed: ${String(err)}`, err);
 }
 
 function protocolError(err: ParseError, code: 'SIDELANE_ERR_UPSTREAM_PROTOCOL' | 'SIDELANE_ERR_UPSTREAM_RESET' = 'SIDELANE_ERR_UPSTREAM_PROTOCOL'): Error {

@@ -529,3 +529,35 @@ test('abort: in onConnect the connection stays usable; after writing it is destr
     await srv.close();
   }
 });
+
+test('a handler that throws fails its own request (the connection is dropped), never the process', async () => {
+  const srv = await rawServer(perRequest((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')));
+  const { pool: p, stats } = pool(srv.port);
+  try {
+    for (const where of ['headers', 'data'] as const) {
+      const err = await new Promise<Error>((resolve) => {
+        p.dispatch(
+          { method: 'GET', path: '/', headers: [], body: null },
+          {
+            onConnect: () => undefined,
+            onHeaders: () => {
+              if (where === 'headers') throw new Error('bug in onHeaders');
+              return true;
+            },
+            onData: () => {
+              throw new Error('bug in onData');
+            },
+            onComplete: () => assert.fail('no completion after a throw'),
+            onError: resolve,
+          },
+        );
+      });
+      assert.match(err.message, new RegExp(`response handler failed: Error: bug in on${where === 'headers' ? 'Headers' : 'Data'}`));
+    }
+    await until(() => stats.upstream_cx_active === 0, 'both connections to close');
+    assert.equal((await send(p).done).body.toString(), 'ok', 'the pool still works');
+  } finally {
+    await p.destroy();
+    await srv.close();
+  }
+});
