@@ -238,10 +238,6 @@ export class Http1Connection {
     s.on('drain', onSocketDrain);
   }
 
-  get busy(): boolean {
-    return this.handler !== undefined;
-  }
-
   get destroyed(): boolean {
     return this.closed || this.socket.destroyed;
   }
