@@ -297,13 +297,10 @@ export class HttpExchange implements MatchInput, PendingWaiter, AttemptOwner, Re
     this.attempt = attempt;
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) this.perTryTimer = setTimeout(onPerTryTimeout, perTry, this);
-    cluster.dispatcher(ep).dispatch(
-      { path: this.path, method: this.method, headers: this.upstreamHeaders, body: this.body },
-      attempt,
-    );
+    attempt.send(cluster.dispatcher(ep), { path: this.path, method: this.method, headers: this.upstreamHeaders, body: this.body });
   }
 
-  onUpstreamHeaders(attempt: UpstreamAttempt, status: number, headers: Buffer[], resume: () => void): boolean {
+  onUpstreamHeaders(attempt: UpstreamAttempt, status: number, headers: string[], resume: () => void): boolean {
     this.clearPerTry();
     const cluster = this.cluster!;
     cluster.report(attempt.endpoint, status);

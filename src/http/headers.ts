@@ -47,20 +47,19 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** The response headers to send downstream: upstream's minus hop-by-hop ones (undici gives raw Buffers). */
-export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
+/** The response headers to send downstream: upstream's (a flat [name, value, …] list) minus hop-by-hop ones. */
+export function downstreamResponseHeaders(raw: readonly string[]): string[] {
   let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
-      extra = connectionTokens(raw[i + 1]!.toString('latin1'));
-    }
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') extra = connectionTokens(raw[i + 1]);
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower))) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, raw[i + 1]!);
   }
   return out;
 }

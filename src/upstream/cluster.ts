@@ -4,7 +4,6 @@
  * ORIGINAL_DST clusters (inbound|<port>||, PassthroughCluster) create one endpoint per original destination (and
  * source, when the client's address is preserved) on demand; STATIC clusters with no endpoints are black holes.
  */
-import type { Dispatcher } from 'undici';
 import type { ConnectRequest, Connector } from '../transport/connector';
 import { formatAddress, type ClientAddr, type OrigDstAddr } from '../transport/address';
 import { CircuitBreakers, type Admission, type CircuitBreakerLimits } from './circuit-breaker';
@@ -12,7 +11,7 @@ import type { Clock } from './clock';
 import { ClusterStats } from './cluster-stats';
 import { Endpoint, type EndpointSpec } from './endpoint';
 import { EndpointSet } from './endpoint-set';
-import { createHttpPool } from './http-pool';
+import { Http1Pool, type HttpDispatcher } from './http1-pool';
 import { createLoadBalancer, type LoadBalancer, type LoadBalancerPolicy } from './load-balancer';
 import { OutlierDetector, type OutlierSettings } from './outlier-detection';
 import type { RandomSource } from './random-source';
@@ -216,13 +215,20 @@ export class Cluster {
   }
 
   /** The endpoint's HTTP pool, created on first use. */
-  dispatcher(ep: Endpoint): Dispatcher {
+  dispatcher(ep: Endpoint): HttpDispatcher {
     if (ep.pool === undefined) {
-      ep.pool = createHttpPool(ep, this.connectRequest(ep), this.deps.connector, this.stats, {
-        maxConnections: this.spec.circuitBreakers.maxConnections,
-        idleTimeoutMs: this.spec.idleTimeoutMs,
-        maxRequestsPerConnection: this.spec.maxRequestsPerConnection,
-      });
+      ep.pool = new Http1Pool(
+        ep,
+        this.connectRequest(ep),
+        this.deps.connector,
+        this.stats,
+        {
+          maxConnections: this.spec.circuitBreakers.maxConnections,
+          idleTimeoutMs: this.spec.idleTimeoutMs,
+          maxRequestsPerConnection: this.spec.maxRequestsPerConnection,
+        },
+        this.deps.clock,
+      );
     }
     return ep.pool;
   }

@@ -3,10 +3,10 @@
  * state, its counters, and (lazily) its HTTP connection pool. Identity is `ip:port`, so the same endpoint keeps
  * its pool and outlier state across configuration reloads.
  */
-import type { Dispatcher } from 'undici';
 import { endpointAddr, formatAddress, type EndpointAddr } from '../transport/address';
 import type { ConnectRequest } from '../transport/connector';
 import { EndpointStats } from './cluster-stats';
+import type { Http1Pool } from './http1-pool';
 
 export interface EndpointSpec {
   readonly address: string;
@@ -33,16 +33,10 @@ export class Endpoint {
   consecutiveGateway = 0;
 
   /** The HTTP/1.1 keep-alive pool to this endpoint, created on first use. */
-  pool: Dispatcher | undefined;
+  pool: Http1Pool | undefined;
   /** How its cluster connects to it (built on first use, then the same object for every connection). */
   connectRequest: ConnectRequest | undefined;
 
-  /**
-   * HTTP attempts dispatched to the pool that have not been given a connection yet (nor given up). The pool opens a
-   * connection only while this is above zero: undici re-queues an attempt aborted in flight and connects for it
-   * again before noticing the abort (nodejs/undici#5845), which would leave an unused connection behind.
-   */
-  awaitingConnection = 0;
   /** Removed from its cluster (or its cluster retired): close the pool once idle. */
   removed = false;
 
