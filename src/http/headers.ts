@@ -8,6 +8,15 @@
 import { randomUUID } from 'node:crypto';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
+/** HOP_BY_HOP_LENGTH[n]: some hop-by-hop name has n characters (most names are ruled out without lower-casing). */
+const HOP_BY_HOP_LENGTH: readonly boolean[] = Array.from({ length: 32 }, (_, n) => [...HOP_BY_HOP].some((h) => h.length === n));
+
+/** Whether a header line is hop-by-hop: a standard one, or one the Connection header names (`extra`). */
+function isHopByHop(name: string, extra: Set<string> | undefined): boolean {
+  if (extra === undefined && HOP_BY_HOP_LENGTH[name.length] !== true) return false;
+  const lower = name.toLowerCase();
+  return HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower));
+}
 
 /** Extra headers named by `Connection: a, b` (also hop-by-hop), lower case; undefined when there are none. */
 function connectionTokens(connection: string | undefined): Set<string> | undefined {
@@ -38,8 +47,7 @@ export function upstreamRequestHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower))) continue;
+    if (isHopByHop(name, extra)) continue;
     out.push(name, raw[i + 1]!);
   }
   if (addRequestId) out.push('x-request-id', requestId);
@@ -57,8 +65,7 @@ export function downstreamResponseHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower))) continue;
+    if (isHopByHop(name, extra)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
