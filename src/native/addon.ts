@@ -172,7 +172,8 @@ export interface SidelaneAddon {
   peerReset(fd: number): boolean;
   relayStart(options: RelayEngineOptions, onComplete: (completions: Float64Array) => void): void;
   /** Takes ownership of both fds; returns the relay id. Throws (fds still the caller's) if an fd is unusable. */
-  relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer): number;
+  /** flags: 1 = both fds are known non-blocking sockets (skips the O_NONBLOCK check, two fcntl calls). */
+  relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer, flags?: number): number;
   relayAbort(id: number): void;
   relayStats(): RelayEngineStats;
   /** Stops the threads, aborting every relay; returns their completions. */
