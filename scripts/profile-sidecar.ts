@@ -64,6 +64,15 @@ function summarise(file: string, top: number): string {
   return lines.join('\n');
 }
 
+/** Sampled time not spent idle, from a .cpuprofile. */
+function busyMicros(file: string): number {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const idle = new Set(p.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  let us = 0;
+  for (let i = 0; i < p.samples.length; i++) if (!idle.has(p.samples[i]!)) us += p.timeDeltas[i] ?? 0;
+  return us;
+}
+
 function cpuSeconds(pid: number): number {
   // utime + stime of the process and its children (the supervisor's workers), in clock ticks.
   let total = 0;
@@ -127,7 +136,8 @@ function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
 }
 
 async function waitListening(pod: Pod): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // Up to 60 s: a profiled start on a loaded 2-core machine took more than 20.
+  for (let i = 0; i < 600; i++) {
     const r = await pod.exec('ss', ['-Hltn'], { allowFailure: true });
     if (/:15001\b/.test(r.stdout) && /:15006\b/.test(r.stdout)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -233,8 +243,9 @@ async function main(): Promise<void> {
       for (const side of ['client-sidecar', 'server-sidecar']) {
         const dir = path.join(out, side);
         const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
-        // The largest profile is the worker (the supervisor idles).
-        files.sort((a, b) => readFileSync(b).length - readFileSync(a).length);
+        // The busiest profile is the worker (the supervisor idles; its profile can still be the larger file).
+        const busy = new Map(files.map((f) => [f, busyMicros(f)]));
+        files.sort((a, b) => busy.get(b)! - busy.get(a)!);
         if (files[0]) console.log(`\n== ${side} ==\n${summarise(files[0], top)}`);
       }
       console.log(`\nprofiles in ${out}`);
