@@ -211,6 +211,7 @@ class Worker {
   std::vector<PooledPipe> pipes_;
   std::vector<char*> buffers_;
   uint64_t now_ms_ = 0;
+  uint64_t grow_retry_ms_ = 0;  // no pipe growth before this (the kernel refused the last one)
   size_t idle_relays_ = 0;
   uint32_t min_idle_ms_ = UINT32_MAX;
   uint64_t next_sweep_ms_ = UINT64_MAX;
@@ -666,9 +667,12 @@ bool Worker::AttachPipe(Direction* d) {
 // which all of uid 0's processes on the host share). Refused (EPERM over that limit, ENOMEM): stays as it is.
 void Worker::GrowPipe(Direction* d) {
   const int bulk = engine_->config.bulk_pipe_size;
-  if (d->pipe_base != 0 || bulk <= 0 || static_cast<uint32_t>(bulk) <= d->pipe_cap) return;
+  if (d->pipe_base != 0 || bulk <= 0 || static_cast<uint32_t>(bulk) <= d->pipe_cap || now_ms_ < grow_retry_ms_) return;
   int cap = fcntl(d->pipe_w, F_SETPIPE_SZ, bulk);
-  if (cap <= 0) return;
+  if (cap <= 0) {
+    grow_retry_ms_ = now_ms_ + 1000;  // refused: not one failing fcntl per full pipe while the limit holds
+    return;
+  }
   d->pipe_base = d->pipe_cap;
   d->pipe_cap = static_cast<uint32_t>(cap);
   engine_->stats.pipes_grown.fetch_add(1, std::memory_order_relaxed);
