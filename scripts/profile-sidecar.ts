@@ -9,6 +9,8 @@
  *   sudo node dist/scripts/profile-sidecar.js --scenario churn [--seconds 5] [--connections 32] [--data-path js]
  *     [--concurrency 1] [--no-profile] [--perf] [--out DIR] [--top 40]
  * --node-args "FLAGS": extra Node/V8 flags for the sidecars and their workers (e.g. "--trace-deopt").
+ * --init-args "FLAGS" / --run-args "FLAGS": extra flags for `sidelane init` / `sidelane run` in both pods (e.g. both
+ * "--no-preserve-source", to see what source preservation costs).
  * --strace: count the sidecars' system calls per request or connection (strace -c; slows them down).
  * --perf: instead of V8's profiler, `perf record` the sidecar processes (all threads, kernel included; JIT frames
  * named through --perf-basic-prof) and print `perf report` by thread, shared object and symbol.
@@ -157,6 +159,8 @@ async function main(): Promise<void> {
   const profile = !has('--no-profile') && !perf && !strace;
   // Extra V8/Node flags for the sidecars and their workers (e.g. "--trace-deopt"), split on spaces.
   const nodeArgs = arg('--node-args', '').split(' ').filter(Boolean);
+  const initArgs = arg('--init-args', '').split(' ').filter(Boolean);
+  const runArgs = arg('--run-args', '').split(' ').filter(Boolean);
   const out = path.resolve(arg('--out', path.join(os.tmpdir(), `sidelane-profile-${scenario}`)));
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -169,13 +173,13 @@ async function main(): Promise<void> {
     const config = path.join(out, 'sidelane.yaml');
     writeFileSync(config, benchRoutingConfig(server.ipv4));
     for (const pod of [client, server]) {
-      await pod.exec('env', [`SIDELANE_STATE_DIR=${path.join(out, `state-${pod.name}`)}`, process.execPath, CLI, 'init']);
+      await pod.exec('env', [`SIDELANE_STATE_DIR=${path.join(out, `state-${pod.name}`)}`, process.execPath, CLI, 'init', ...initArgs]);
       const dir = path.join(out, pod === client ? 'client-sidecar' : 'server-sidecar');
       mkdirSync(dir, { recursive: true });
       // Workers are forked with the supervisor's execArgv, so they profile too (NODE_OPTIONS may not carry --cpu-prof).
       const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : perf ? ['--perf-basic-prof'] : [];
       prof.push(...nodeArgs);
-      const child = pod.spawn(process.execPath, [...prof, CLI, 'run', '--config', config, '--concurrency', concurrency, '--access-log', 'off', '--data-path', dataPath, '--admin-port', '0']);
+      const child = pod.spawn(process.execPath, [...prof, CLI, 'run', '--config', config, '--concurrency', concurrency, '--access-log', 'off', '--data-path', dataPath, '--admin-port', '0', ...runArgs]);
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${pod.name}] ${d}`));
       child.stdout?.on('data', (d: Buffer) => process.stdout.write(`[${pod.name}] ${d}`));
       sidecars.push({ pod, child });
