@@ -9,6 +9,8 @@
  *   sudo node dist/scripts/profile-sidecar.js --scenario churn [--seconds 5] [--connections 32] [--data-path js]
  *     [--concurrency 1] [--no-profile] [--perf] [--out DIR] [--top 40]
  * --node-args "FLAGS": extra Node/V8 flags for the sidecars and their workers (e.g. "--trace-deopt").
+ * --init-args "FLAGS" / --run-args "FLAGS": extra flags for `sidelane init` / `sidelane run` in both pods (e.g. both
+ * "--no-preserve-source", to see what source preservation costs).
  * --strace: count the sidecars' system calls per request or connection (strace -c; slows them down).
  * --perf: instead of V8's profiler, `perf record` the sidecar processes (all threads, kernel included; JIT frames
  * named through --perf-basic-prof) and print `perf report` by thread, shared object and symbol.
@@ -62,6 +64,15 @@ function summarise(file: string, top: number): string {
   lines.push('  by function (self):');
   for (const [k, us] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(us)}  ${k}`);
   return lines.join('\n');
+}
+
+/** Sampled time not spent idle, from a .cpuprofile. */
+function busyMicros(file: string): number {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const idle = new Set(p.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  let us = 0;
+  for (let i = 0; i < p.samples.length; i++) if (!idle.has(p.samples[i]!)) us += p.timeDeltas[i] ?? 0;
+  return us;
 }
 
 function cpuSeconds(pid: number): number {
@@ -127,7 +138,8 @@ function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
 }
 
 async function waitListening(pod: Pod): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // Up to 60 s: a profiled start on a loaded 2-core machine took more than 20.
+  for (let i = 0; i < 600; i++) {
     const r = await pod.exec('ss', ['-Hltn'], { allowFailure: true });
     if (/:15001\b/.test(r.stdout) && /:15006\b/.test(r.stdout)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -147,6 +159,8 @@ async function main(): Promise<void> {
   const profile = !has('--no-profile') && !perf && !strace;
   // Extra V8/Node flags for the sidecars and their workers (e.g. "--trace-deopt"), split on spaces.
   const nodeArgs = arg('--node-args', '').split(' ').filter(Boolean);
+  const initArgs = arg('--init-args', '').split(' ').filter(Boolean);
+  const runArgs = arg('--run-args', '').split(' ').filter(Boolean);
   const out = path.resolve(arg('--out', path.join(os.tmpdir(), `sidelane-profile-${scenario}`)));
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -159,13 +173,13 @@ async function main(): Promise<void> {
     const config = path.join(out, 'sidelane.yaml');
     writeFileSync(config, benchRoutingConfig(server.ipv4));
     for (const pod of [client, server]) {
-      await pod.exec('env', [`SIDELANE_STATE_DIR=${path.join(out, `state-${pod.name}`)}`, process.execPath, CLI, 'init']);
+      await pod.exec('env', [`SIDELANE_STATE_DIR=${path.join(out, `state-${pod.name}`)}`, process.execPath, CLI, 'init', ...initArgs]);
       const dir = path.join(out, pod === client ? 'client-sidecar' : 'server-sidecar');
       mkdirSync(dir, { recursive: true });
       // Workers are forked with the supervisor's execArgv, so they profile too (NODE_OPTIONS may not carry --cpu-prof).
       const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : perf ? ['--perf-basic-prof'] : [];
       prof.push(...nodeArgs);
-      const child = pod.spawn(process.execPath, [...prof, CLI, 'run', '--config', config, '--concurrency', concurrency, '--access-log', 'off', '--data-path', dataPath, '--admin-port', '0']);
+      const child = pod.spawn(process.execPath, [...prof, CLI, 'run', '--config', config, '--concurrency', concurrency, '--access-log', 'off', '--data-path', dataPath, '--admin-port', '0', ...runArgs]);
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${pod.name}] ${d}`));
       child.stdout?.on('data', (d: Buffer) => process.stdout.write(`[${pod.name}] ${d}`));
       sidecars.push({ pod, child });
@@ -233,8 +247,9 @@ async function main(): Promise<void> {
       for (const side of ['client-sidecar', 'server-sidecar']) {
         const dir = path.join(out, side);
         const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
-        // The largest profile is the worker (the supervisor idles).
-        files.sort((a, b) => readFileSync(b).length - readFileSync(a).length);
+        // The busiest profile is the worker (the supervisor idles; its profile can still be the larger file).
+        const busy = new Map(files.map((f) => [f, busyMicros(f)]));
+        files.sort((a, b) => busy.get(b)! - busy.get(a)!);
         if (files[0]) console.log(`\n== ${side} ==\n${summarise(files[0], top)}`);
       }
       console.log(`\nprofiles in ${out}`);

@@ -92,6 +92,7 @@ struct Acceptor {
   std::vector<Parked*> parked;  // FIFO: deadlines only grow
   int open_handles = 0;
   bool paused = false;
+  bool no_delay_inherited = false;  // TCP_NODELAY is set on the listening socket, accepted sockets inherit it
   bool closing = false;
   bool poll_closed = false;  // after acceptorShutdown: the listening fd is closed, its poll handle with it
   bool report_scheduled = false;
@@ -415,7 +416,7 @@ size_t AcceptInto(Acceptor* a, size_t limit) {
     sockaddr_storage local{};
     socklen_t llen = sizeof(local);
     getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
-    if (a->opt.no_delay) {
+    if (a->opt.no_delay && !a->no_delay_inherited) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
@@ -600,7 +601,13 @@ Napi::Value AcceptorStart(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (m->loop == nullptr) napi_get_uv_event_loop(env, &m->loop);
+  // TCP_NODELAY set once on the listening socket is inherited by every socket accepted from it (Linux copies the
+  // listener's nonagle into the child): one setsockopt per acceptor instead of one per connection (issue 11).
+  // Set either way, so a value left on a shared listener by another acceptor does not leak into this one's sockets.
+  int no_delay = opt.no_delay ? 1 : 0;
+  bool no_delay_inherited = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof(no_delay)) == 0;
   auto* a = new Acceptor();
+  a->no_delay_inherited = no_delay_inherited;
   a->module = m;
   a->id = m->next_id++;
   a->listen_fd = fd;

@@ -56,6 +56,8 @@ export interface RelayEngineOptions {
   readonly threads: number;
   /** Pipe capacity in bytes (F_SETPIPE_SZ); 0 keeps the kernel default (64 KiB). */
   readonly pipeSize: number;
+  /** Capacity a pipe grows to while a bulk transfer fills it (0: never grow). */
+  readonly bulkPipeSize: number;
   /** Empty pipes kept per worker thread for reuse. */
   readonly pipePoolMax: number;
   /** Force read/write through a buffer instead of splice (the fallback path). */
@@ -71,6 +73,10 @@ export interface RelayEngineStats {
   readonly started: number;
   readonly completed: number;
   readonly copyFallbacks: number;
+  /** Pipes grown to bulkPipeSize so far (each time a bulk transfer filled one). */
+  readonly pipesGrown: number;
+  /** Grown pipes attached right now (shrunk back when their transfer pauses or ends). */
+  readonly bulkPipesInUse: number;
 }
 
 /**
@@ -171,8 +177,11 @@ export interface SidelaneAddon {
   /** True when the peer reset the connection (peeks, consumes nothing; a FIN is not a reset). */
   peerReset(fd: number): boolean;
   relayStart(options: RelayEngineOptions, onComplete: (completions: Float64Array) => void): void;
-  /** Takes ownership of both fds; returns the relay id. Throws (fds still the caller's) if an fd is unusable. */
-  relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer): number;
+  /**
+   * Takes ownership of both fds; returns the relay id. Throws (fds still the caller's) if an fd is unusable.
+   * flags: 1 = both fds are known non-blocking sockets (skips the O_NONBLOCK check, two fcntl calls).
+   */
+  relayAdd(downFd: number, upFd: number, idleTimeoutMs: number, initialUp?: Buffer, flags?: number): number;
   relayAbort(id: number): void;
   relayStats(): RelayEngineStats;
   /** Stops the threads, aborting every relay; returns their completions. */

@@ -161,7 +161,9 @@ class NativeTcpSession {
     }
     try {
       const initial = conn.initialData;
-      conn.relayNatively(this.relay, fd, initial !== undefined ? { idleTimeoutMs: route.idleTimeoutMs, initialUp: initial } : { idleTimeoutMs: route.idleTimeoutMs }, this, onRelayDone);
+      // Both fds come from the native acceptor and connector (SOCK_NONBLOCK): no O_NONBLOCK check needed.
+      const request = initial !== undefined ? { idleTimeoutMs: route.idleTimeoutMs, initialUp: initial, nonBlocking: true } : { idleTimeoutMs: route.idleTimeoutMs, nonBlocking: true };
+      conn.relayNatively(this.relay, fd, request, this, onRelayDone);
     } catch {
       // The relay refused the fds (cannot happen for two live sockets): both are still ours.
       addon().resetFd(fd);

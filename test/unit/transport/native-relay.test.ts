@@ -10,6 +10,7 @@ import { addon } from '../../../src/native/addon';
 import { UsageError, SystemError } from '../../../src/errors';
 import { once, readAll } from '../../support/sockets';
 import { nativeForwarder, nativeTopology, openFds } from '../../support/native-forwarder';
+import { countClientSegments } from '../../support/tcp-segments';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -210,6 +211,85 @@ describe('native relay engine', () => {
     const r = await t.session.result;
     assert.equal(r.bytesUp, 'first;second'.length);
     t.close();
+  });
+
+  test('bytes and FIN that arrive together leave together: one segment to the client, not two', async () => {
+    // The upstream answers with 1000 bytes and its FIN in one segment; the relay has seen the FIN (EPOLLRDHUP) when
+    // it reads, so it reads to the end first and splices the bytes with SPLICE_F_MORE right before shutdown(): the
+    // client receives SYN-ACK + one data/FIN segment. Without that, the bytes and the FIN are 2 segments (3 in all).
+    const forwarders: { close(): void }[] = [];
+    const got = await countClientSegments(1000, async (upstreamPort) => {
+      const fwd = await nativeForwarder(relay, upstreamPort);
+      forwarders.push(fwd);
+      return fwd.port;
+    });
+    for (const f of forwarders) f.close();
+    assert.equal(got.bytes, 1000);
+    assert.equal(got.segsIn, 2, `the client received ${got.segsIn} segments (SYN-ACK, then bytes and FIN in one expected)`);
+  });
+
+  test('a bulk transfer grows its pipe, and gives it back at the base size when it pauses or ends', { timeout: 30_000 }, async () => {
+    const grownBefore = relay.stats().pipesGrown;
+    const t = await nativeTopology(relay);
+    const first = randomBytes(8 * 1024 * 1024);
+    let received = 0;
+    const hash = createHash('sha256');
+    t.server.on('data', (d: Buffer) => {
+      received += d.length;
+      hash.update(d);
+    });
+    t.client.write(first); // no FIN: the transfer pauses once these bytes are through
+    await waitFor('8 MiB through the relay', () => received === first.length, 20_000);
+    assert.ok(relay.stats().pipesGrown > grownBefore, 'a source that kept filling its 64 KiB pipe did not get a larger one');
+    await waitFor('the grown pipe given back once the source is drained', () => relay.stats().bulkPipesInUse === 0);
+    // A small exchange afterwards: nothing grows, and the bytes are intact.
+    const grownAfterBulk = relay.stats().pipesGrown;
+    const ended = new Promise<void>((r) => t.server.once('end', r));
+    t.client.end('tail');
+    await ended;
+    t.server.end();
+    const r = await t.session.result;
+    assert.equal(r.bytesUp, first.length + 4);
+    assert.equal(hash.digest('hex'), sha(Buffer.concat([first, Buffer.from('tail')])));
+    assert.equal(relay.stats().pipesGrown, grownAfterBulk, 'a 4-byte write grew a pipe');
+    const s = relay.stats();
+    assert.equal(s.bulkPipesInUse, 0);
+    assert.equal(s.pipesInUse, 0);
+    t.close();
+  });
+
+  test('pooled pipes carry no byte from one connection into the next, also after resets with bytes in flight', { timeout: 60_000 }, async () => {
+    for (let round = 0; round < 12; round++) {
+      const t = await nativeTopology(relay);
+      t.client.on('error', () => undefined);
+      t.server.on('error', () => undefined);
+      if (round % 3 === 1) {
+        // Bytes stuck inside the relay (the server does not read) when the client resets: that pipe is closed, not
+        // pooled; the next connection must not see any of these bytes.
+        // (more than both hops' socket buffers hold, so the relay's pipe fills and stays full).
+        t.server.pause();
+        const junk = Buffer.alloc(64 * 1024 * 1024, 0x6a);
+        t.client.write(junk);
+        await waitFor('bytes in flight inside the relay', () => relay.stats().pipesInUse > 0 && t.client.writableLength > 0, 10_000);
+        await sleep(50);
+        t.client.resetAndDestroy();
+        assert.equal((await t.session.result).end, 'downstream_reset');
+        t.server.destroy();
+      } else {
+        const up = randomBytes(1 + ((round * 48_271) % (512 * 1024)));
+        const down = randomBytes(1 + ((round * 69_621) % (512 * 1024)));
+        const serverGot = readAll(t.server);
+        const clientGot = readAll(t.client);
+        t.client.end(up);
+        assert.equal(sha(await serverGot), sha(up), `round ${round}: the server got other bytes than its client sent`);
+        t.server.end(down);
+        assert.equal(sha(await clientGot), sha(down), `round ${round}: the client got other bytes than its server sent`);
+        const r = await t.session.result;
+        assert.deepEqual([r.end, r.bytesUp, r.bytesDown], ['closed', up.length, down.length]);
+      }
+      t.close();
+    }
+    assert.ok(relay.stats().pipesPooled > 0, 'no pipe was pooled: the test did not exercise reuse');
   });
 
   test('IPv6 loopback', async () => {
