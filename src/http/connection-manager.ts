@@ -13,7 +13,7 @@ import type { WorkloadIdentity } from '../telemetry/events';
 import type { DownstreamRequest } from './downstream-request';
 import type { DownstreamResponse } from './downstream-response';
 import { HttpExchange } from './exchange';
-import { HEADERS_TIMEOUT, Http1ServerCodec, type CodecOwner, type Rejection } from './http1-server-codec';
+import { DELAYED_CLOSE_MS, HEADERS_TIMEOUT, Http1ServerCodec, type CodecOwner, type Rejection } from './http1-server-codec';
 import type { RouteTable } from './route-table';
 import { formatResponseFlags } from './response-flags';
 
@@ -141,12 +141,19 @@ export class HttpConnectionManager implements CodecOwner {
     }
   }
 
-  /** @internal the periodic check: heads that take too long (408), keep-alive connections idle too long. */
+  /**
+   * @internal the periodic check: heads that take too long (408), keep-alive connections idle too long, connections
+   * closed after their last response whose client has not closed its side.
+   */
   sweep(): void {
     const now = this.clock.now();
     const headers = this.headersTimeoutMs;
     const idle = this.idleTimeoutMs;
     for (const codec of this.codecs) {
+      if (codec.closingSince >= 0) {
+        if (now - codec.closingSince >= DELAYED_CLOSE_MS) codec.destroy();
+        continue;
+      }
       if (codec.closing) continue;
       if (headers > 0 && codec.headerStartedAt >= 0 && now - codec.headerStartedAt >= headers) codec.refuse(HEADERS_TIMEOUT);
       else if (idle > 0 && codec.idleSince >= 0 && now - codec.idleSince >= idle) codec.destroy();

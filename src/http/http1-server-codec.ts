@@ -71,6 +71,8 @@ const BAD_REQUEST: Rejection = { status: 400, details: 'http1.codec_error', flag
 export const HEADERS_TIMEOUT: Rejection = { status: 408, details: 'request_header_timeout', flag: 0 };
 const CONNECT_REFUSED: Rejection = { status: 400, details: 'http1.connect_not_supported', flag: ResponseFlag.DPE };
 
+/** How long a connection closed after its last response may wait for the client's own close (Envoy's default). */
+export const DELAYED_CLOSE_MS = 1000;
 /** Pipelined requests parsed ahead of the one being served, at most: past this the socket is not read. */
 const MAX_QUEUED = 16;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -191,6 +193,8 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   headerStartedAt: number;
   /** Monotonic ms since the connection waits for its next request after a response; -1 when busy. */
   idleSince = -1;
+  /** Monotonic ms since our side of the connection was closed after a last response; -1 when not closing. */
+  closingSince = -1;
   private parser: LlhttpParser | undefined;
   /** The request being served (its response not finished, or its body not fully read). */
   private current: Message | undefined;
@@ -206,6 +210,8 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   private handle: StreamHandle | undefined;
   /** llhttp stopped after a request that asked for an Upgrade: the rest of that read is parsed again. */
   private upgraded = false;
+  /** Nothing more is read (bytes after a `Connection: close` request): the connection ends after its response. */
+  private ignoringInput = false;
 
   constructor(
     private readonly owner: CodecOwner,
@@ -244,9 +250,9 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
 
   /** @internal what the parser made of one read from the consumed handle. */
   executed(result: number | LlhttpError): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.ignoringInput) return;
     if (typeof result !== 'number') {
-      this.refuse(REJECTIONS[result.code] ?? BAD_REQUEST);
+      this.parseError(result);
       return;
     }
     if (!this.upgraded) return;
@@ -266,7 +272,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   }
 
   private startReading(): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.ignoringInput) return;
     const handle = this.handle;
     if (handle === undefined) {
       this.socket.resume();
@@ -290,13 +296,13 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   /** @internal bytes from the client. */
   data(chunk: Buffer): void {
     const parser = this.parser;
-    if (parser === undefined || this.isClosed) return;
+    if (parser === undefined || this.isClosed || this.ignoringInput) return;
     let rest = chunk;
     for (;;) {
       const parsed = parser.execute(rest);
       if (this.isClosed) return;
       if (typeof parsed !== 'number') {
-        this.refuse(REJECTIONS[parsed.code] ?? BAD_REQUEST);
+        this.parseError(parsed);
         return;
       }
       // llhttp stops after a request that asked for an Upgrade; it is served as a plain request (Upgrade is
@@ -322,6 +328,8 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   /** @internal */
   headersComplete(versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): void {
     this.headerStartedAt = -1;
+    // Requests after the last response (a client that pipelined past a `Connection: close`) are never served.
+    if (this.isClosed) return;
     if (headers === undefined) {
       headers = this.partialHeaders;
       this.partialHeaders = [];
@@ -452,6 +460,17 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
 
   // ------------------------------------------------------------------------------------------------ endings
 
+  private parseError(err: LlhttpError): void {
+    if (err.code === 'HPE_CLOSED_CONNECTION' && this.current !== undefined) {
+      // Bytes after a request that said `Connection: close` (llhttp refuses them): that request is still served, the
+      // rest is never read, and the connection closes after its response.
+      this.ignoringInput = true;
+      this.stopReading();
+      return;
+    }
+    this.refuse(REJECTIONS[err.code] ?? BAD_REQUEST);
+  }
+
   /**
    * Answers a refusal (unless a response already started), reports it — to the request in flight, or as a request of
    * its own — and closes. Nothing of a refused request is ever forwarded.
@@ -473,7 +492,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   clientEnded(): void {
     const parser = this.parser;
     if (this.isClosed || parser === undefined) return;
-    const result = parser.finish();
+    const result = this.ignoringInput ? undefined : parser.finish();
     if (result !== undefined && typeof result !== 'number') {
       this.refuse(REJECTIONS[result.code] ?? BAD_REQUEST);
       return;
@@ -488,6 +507,10 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     if (this.isClosed) return;
     this.isClosed = true;
     this.abortInFlight();
+    // Envoy's delayed close: our FIN now, the socket destroyed when the client closes too, or by the manager's sweep
+    // after DELAYED_CLOSE_MS — not at once, which would reset a client whose further bytes are still unread and could
+    // throw away the response it has not read yet; not never, for a client that keeps its side open.
+    this.closingSince = this.owner.now();
     this.socket.end();
   }
 

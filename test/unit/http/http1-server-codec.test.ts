@@ -3,7 +3,7 @@
  * pipelined requests served one at a time in order (bodies, HEAD, a queue deeper than the read limit), 100-continue
  * answered by the proxy, bodies re-framed for the client's version (chunked for 1.1, close-delimited for 1.0),
  * HTTP/1.0 keep-alive, trailers not forwarded, an unread body discarded before the next request, CONNECT refused,
- * and a client's FIN during a response reported as DC.
+ * a client's FIN during a response reported as DC, and the delayed close after a last response.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -238,6 +238,33 @@ test("the client's FIN during a response ends the request with flag DC", async (
     release?.();
   } finally {
     ev.stop();
+    await h.close();
+    await rec.up.close();
+  }
+});
+
+test('after a last response: requests pipelined past it are not served, and a client that keeps its side open is closed (delayed close)', async () => {
+  const rec = await recorder();
+  const h = await startHarness(mesh(rec.up.port), { dst: DST });
+  try {
+    const socket = net.connect({ port: h.port, host: '127.0.0.1', allowHalfOpen: true });
+    let got = '';
+    let ended = false;
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    socket.on('end', () => (ended = true)); // the proxy's FIN; this client keeps its own side open
+    socket.on('error', () => undefined);
+    socket.write('GET /1 HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\nHost: web\r\n\r\n');
+    for (let i = 0; i < 300 && !ended; i++) await sleep(10);
+    const finAt = Date.now();
+    assert.equal(ended, true, 'the proxy closed its side after the response');
+    assert.equal(got.match(/HTTP\/1\.1 200/g)?.length, 1, `one response: ${got}`);
+    assert.deepEqual(rec.seen.map((s) => s.url), ['/1'], 'the request after the last response never went upstream');
+    for (let i = 0; i < 400 && h.http.connectionCount > 0; i++) await sleep(10);
+    assert.equal(h.http.connectionCount, 0, 'the half-open connection was released');
+    const releasedAfter = Date.now() - finAt;
+    assert.ok(releasedAfter >= 500, `released a while after the FIN, not at once (${releasedAfter} ms)`);
+    socket.destroy();
+  } finally {
     await h.close();
     await rec.up.close();
   }
