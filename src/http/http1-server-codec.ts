@@ -10,50 +10,11 @@ import type net from 'node:net';
 import type { HttpConnectionContext } from './connection-manager';
 import { type BodyFlow, DownstreamRequest } from './downstream-request';
 import { DownstreamResponse, type ResponseOwner } from './downstream-response';
+import { consumableHandle, HTTPParser, METHODS, type LlhttpError, type LlhttpParser, type StreamHandle } from './llhttp';
 import { ResponseFlag } from './response-flags';
 
-/** Node's llhttp binding (node:_http_common): the parser its own HTTP server and client use. */
-interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | LlhttpError;
-  finish(): number | LlhttpError | undefined;
-  /** Reads the stream in C++ and parses as it reads (no 'data' events, no Buffer per read); kOnExecute reports. */
-  consume(handle: StreamHandle): void;
-  unconsume(): void;
-  getCurrentBuffer(): Buffer;
-  free(): void;
-  close(): void;
-  [callback: number]: unknown;
-  codec?: Http1ServerCodec | undefined;
-}
-/** A net.Socket's libuv stream handle (TCPWrap). */
-interface StreamHandle {
-  readonly isStreamBase?: boolean;
-  reading?: boolean;
-  readStart(): number;
-  readStop(): number;
-  _consumed?: boolean;
-}
-interface LlhttpError extends Error {
-  code: string;
-  bytesParsed: number;
-}
-interface LlhttpBinding {
-  HTTPParser: {
-    new (): LlhttpParser;
-    REQUEST: number;
-    kOnMessageBegin: number;
-    kOnHeaders: number;
-    kOnHeadersComplete: number;
-    kOnBody: number;
-    kOnMessageComplete: number;
-    kOnExecute: number;
-    kLenientNone: number;
-  };
-  methods: readonly string[];
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { HTTPParser, methods } = require('node:_http_common') as LlhttpBinding;
+/** A request parser, pointing back at its codec (module-level callbacks find it through `this`). */
+type RequestParser = LlhttpParser & { codec?: Http1ServerCodec | undefined };
 
 /** A refusal the proxy answers itself, then closes the connection; counted and logged like any request. */
 export interface Rejection {
@@ -114,14 +75,14 @@ const kCodec = Symbol('sidelane.http1Codec');
 type CodecSocket = net.Socket & { [kCodec]?: Http1ServerCodec };
 
 // Module-level callbacks (`this` is the parser or the socket): nothing is allocated per connection or request.
-function onMessageBegin(this: LlhttpParser): void {
+function onMessageBegin(this: RequestParser): void {
   this.codec?.messageBegin();
 }
-function onHeaders(this: LlhttpParser, headers: string[], url: string): void {
+function onHeaders(this: RequestParser, headers: string[], url: string): void {
   this.codec?.headersPart(headers, url);
 }
 function onHeadersComplete(
-  this: LlhttpParser,
+  this: RequestParser,
   versionMajor: number,
   versionMinor: number,
   headers: string[] | undefined,
@@ -135,13 +96,13 @@ function onHeadersComplete(
   this.codec?.headersComplete(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
   return 0;
 }
-function onBody(this: LlhttpParser, chunk: Buffer): void {
+function onBody(this: RequestParser, chunk: Buffer): void {
   this.codec?.body(chunk);
 }
-function onMessageComplete(this: LlhttpParser): void {
+function onMessageComplete(this: RequestParser): void {
   this.codec?.messageComplete();
 }
-function onExecute(this: LlhttpParser, result: number | LlhttpError): void {
+function onExecute(this: RequestParser, result: number | LlhttpError): void {
   this.codec?.executed(result);
 }
 function onSocketData(this: CodecSocket, chunk: Buffer): void {
@@ -161,17 +122,17 @@ function ignoreSocketError(): void {
 }
 
 /** Parsers are reused across connections, as Node's server does (their native state is large). */
-const parserPool: LlhttpParser[] = [];
+const parserPool: RequestParser[] = [];
 const PARSER_POOL_MAX = 256;
 
-function takeParser(maxHeaderBytes: number): LlhttpParser {
+function takeParser(maxHeaderBytes: number): RequestParser {
   const parser = parserPool.pop() ?? newParser();
   parser.initialize(HTTPParser.REQUEST, {}, maxHeaderBytes, HTTPParser.kLenientNone);
   return parser;
 }
 
-function newParser(): LlhttpParser {
-  const parser = new HTTPParser();
+function newParser(): RequestParser {
+  const parser: RequestParser = new HTTPParser();
   parser[HTTPParser.kOnMessageBegin] = onMessageBegin;
   parser[HTTPParser.kOnHeaders] = onHeaders;
   parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
@@ -181,7 +142,7 @@ function newParser(): LlhttpParser {
   return parser;
 }
 
-function releaseParser(parser: LlhttpParser): void {
+function releaseParser(parser: RequestParser): void {
   parser.codec = undefined;
   parser.free();
   if (parserPool.length < PARSER_POOL_MAX) parserPool.push(parser);
@@ -195,7 +156,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
   idleSince = -1;
   /** Monotonic ms since our side of the connection was closed after a last response; -1 when not closing. */
   closingSince = -1;
-  private parser: LlhttpParser | undefined;
+  private parser: RequestParser | undefined;
   /** The request being served (its response not finished, or its body not fully read). */
   private current: Message | undefined;
   /** The request whose bytes the parser is reading (current, or the last queued). */
@@ -237,8 +198,8 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     if (this.isClosed) return;
     // As Node's own server: the parser reads the TCP handle in C++ into one static buffer and calls back per parsed
     // piece; JavaScript sees no 'data' event and no Buffer per read. The socket still reports the end and errors.
-    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
-    if (handle?.isStreamBase === true && handle._consumed !== true && socket.readableLength === 0) {
+    const handle = consumableHandle(socket);
+    if (handle !== undefined) {
       handle._consumed = true;
       this.handle = handle;
       this.parser!.consume(handle);
@@ -338,7 +299,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
       url = this.partialUrl;
       this.partialUrl = '';
     }
-    const name = methods[method] ?? 'GET';
+    const name = METHODS[method] ?? 'GET';
     if (upgrade) this.upgraded = true;
     if (upgrade && name === 'CONNECT') {
       // A tunnel is not proxied (no upgrade configuration): refused like bytes that are not HTTP.
@@ -468,7 +429,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
       this.stopReading();
       return;
     }
-    this.refuse(REJECTIONS[err.code] ?? BAD_REQUEST);
+    this.refuse(REJECTIONS[err.code ?? ''] ?? BAD_REQUEST);
   }
 
   /**
@@ -494,7 +455,7 @@ export class Http1ServerCodec implements ResponseOwner, BodyFlow {
     if (this.isClosed || parser === undefined) return;
     const result = this.ignoringInput ? undefined : parser.finish();
     if (result !== undefined && typeof result !== 'number') {
-      this.refuse(REJECTIONS[result.code] ?? BAD_REQUEST);
+      this.refuse(REJECTIONS[result.code ?? ''] ?? BAD_REQUEST);
       return;
     }
     this.isClosed = true;

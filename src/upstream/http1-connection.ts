@@ -7,6 +7,7 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { SidelaneError } from '../errors';
+import { consumableHandle, HTTPParser, type LlhttpError, type LlhttpParser, type StreamHandle } from '../http/llhttp';
 import { renderRequestHead, type UpstreamRequest } from './http1-request';
 
 /** What a request's owner is told, in this order: onConnect, onHeaders, onData…, then onComplete or onError. */
@@ -46,40 +47,10 @@ export class UpstreamResponseError extends SidelaneError {
   }
 }
 
-// ---------------------------------------------------------------------------------------------- Node's parser
+// ---------------------------------------------------------------------------------------------- Node's parser (src/http/llhttp.ts)
 
-/** The slice of node:_http_common's HTTPParser (src/node_http_parser.cc) this module uses. */
-interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  /** Bytes parsed, or the parse error (never thrown). */
-  execute(data: Buffer): number | ParseError;
-  /** End of input (the server closed): completes a read-until-close body, or the error for a truncated message. */
-  finish(): ParseError | undefined;
-  close(): void;
-  /** Reads the socket's handle directly (C++ → parser, no Readable stream in between). */
-  consume(handle: object): void;
-  unconsume(): void;
-  [callback: number]: unknown;
-  conn: Http1Connection | undefined;
-}
-interface ParseError extends Error {
-  code?: string;
-  reason?: string;
-  bytesParsed?: number;
-}
-interface LlhttpParserClass {
-  new (): LlhttpParser;
-  readonly RESPONSE: number;
-  readonly kOnMessageBegin: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-  readonly kOnExecute: number;
-  readonly kLenientNone: number;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { HTTPParser } = require('node:_http_common') as { HTTPParser: LlhttpParserClass };
+/** A response parser, pointing back at its connection (module-level callbacks find it through `this`). */
+type ResponseParser = LlhttpParser & { conn: Http1Connection | undefined };
 
 /** The async resource the parser's callbacks run in (Node passes one per request; one per connection is enough). */
 const PARSER_RESOURCE = Object.freeze({ type: 'sidelane.upstream-http1' });
@@ -92,14 +63,14 @@ const KEEP_ALIVE_HINT_MARGIN_MS = 2000;
 const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/i;
 
 // Module-level parser callbacks (`this` is the parser): no closure per connection.
-function onParserMessageBegin(this: LlhttpParser): void {
+function onParserMessageBegin(this: ResponseParser): void {
   this.conn?.messageBegin();
 }
-function onParserHeaders(this: LlhttpParser, headers: string[]): void {
+function onParserHeaders(this: ResponseParser, headers: string[]): void {
   this.conn?.partialHeaders(headers);
 }
 function onParserHeadersComplete(
-  this: LlhttpParser,
+  this: ResponseParser,
   versionMajor: number,
   versionMinor: number,
   headers: string[] | undefined,
@@ -112,25 +83,17 @@ function onParserHeadersComplete(
 ): number {
   return this.conn === undefined ? -1 : this.conn.headersComplete(versionMajor === 1 && versionMinor === 1, headers, status, upgrade, shouldKeepAlive);
 }
-function onParserBody(this: LlhttpParser, chunk: Buffer): void {
+function onParserBody(this: ResponseParser, chunk: Buffer): void {
   this.conn?.responseBody(chunk);
 }
-function onParserMessageComplete(this: LlhttpParser): void {
+function onParserMessageComplete(this: ResponseParser): void {
   this.conn?.messageComplete();
 }
-function onParserExecute(this: LlhttpParser, ret: number | ParseError): void {
+function onParserExecute(this: ResponseParser, ret: number | LlhttpError): void {
   this.conn?.afterExecute(ret);
 }
-function closeParser(parser: LlhttpParser): void {
+function closeParser(parser: ResponseParser): void {
   parser.close();
-}
-
-/** The libuv stream behind a net.Socket (Node's internal TCP wrap). */
-interface StreamHandle {
-  readonly isStreamBase?: boolean;
-  _consumed?: boolean;
-  readStart(): number;
-  readStop(): number;
 }
 
 // Module-level socket listeners (`this` is the socket).
@@ -171,7 +134,7 @@ export class Http1Connection {
   idleSince = 0;
   /** How long it may stay idle: the cluster's idle timeout, or the server's Keep-Alive hint if shorter. */
   idleTimeoutMs: number;
-  private readonly parser: LlhttpParser;
+  private readonly parser: ResponseParser;
   private served = 0;
   private closed = false;
 
@@ -208,7 +171,7 @@ export class Http1Connection {
     private readonly settings: ConnectionSettings,
   ) {
     this.idleTimeoutMs = settings.idleTimeoutMs;
-    const parser = new HTTPParser();
+    const parser = new HTTPParser() as ResponseParser;
     parser.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
     parser[HTTPParser.kOnMessageBegin] = onParserMessageBegin;
     parser[HTTPParser.kOnHeaders] = onParserHeaders;
@@ -219,8 +182,8 @@ export class Http1Connection {
     this.parser = parser;
     // As Node's HTTP server does: the parser reads the socket's handle itself, so a response costs no Readable
     // push and no 'data' event; EOF and errors still reach the socket (and its 'end'/'error' listeners).
-    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
-    if (handle?.isStreamBase === true && handle._consumed !== true) {
+    const handle = consumableHandle(socket);
+    if (handle !== undefined) {
       handle._consumed = true;
       parser.consume(handle);
       parser[HTTPParser.kOnExecute] = onParserExecute;
@@ -367,7 +330,7 @@ export class Http1Connection {
   }
 
   /** @internal What a parse of one read left to do: report a failure, or the completed response. */
-  afterExecute(result: number | ParseError): void {
+  afterExecute(result: number | LlhttpError): void {
     this.executing = false;
     let ret = result;
     if (this.handler === undefined && !this.completedInExecute) {
@@ -541,7 +504,7 @@ export class Http1Connection {
       // A read-until-close body ends here (or a truncated one is detected): finish() says which.
       const err = this.parser.finish();
       this.executing = false; // finish() ran the parser's callbacks; there is no kOnExecute after it
-      if (err !== undefined) {
+      if (err !== undefined && typeof err !== 'number') {
         this.fail(protocolError(err, 'SIDELANE_ERR_UPSTREAM_RESET'));
         return;
       }
@@ -613,7 +576,7 @@ function handlerFailed(err: unknown): Error {
   return new UpstreamResponseError('SIDELANE_ERR_UPSTREAM_RESET', `response handler failed: ${String(err)}`, err);
 }
 
-function protocolError(err: ParseError, code: 'SIDELANE_ERR_UPSTREAM_PROTOCOL' | 'SIDELANE_ERR_UPSTREAM_RESET' = 'SIDELANE_ERR_UPSTREAM_PROTOCOL'): Error {
+function protocolError(err: LlhttpError, code: 'SIDELANE_ERR_UPSTREAM_PROTOCOL' | 'SIDELANE_ERR_UPSTREAM_RESET' = 'SIDELANE_ERR_UPSTREAM_PROTOCOL'): Error {
   if (err instanceof UpstreamResponseError) return err;
   const what = err.code !== undefined ? `${err.code}${err.reason ? `: ${err.reason}` : ''}` : err.message;
   return new UpstreamResponseError(code, `malformed upstream response (${what})`, err);
