@@ -6,12 +6,16 @@
 // handover (inbox, under a mutex) and the completion queue (under a mutex, drained by JS in batches through one
 // threadsafe function).
 //
-// Per direction, bytes move source socket -> pipe -> destination socket with splice(2). A pipe is taken from the
-// worker's pool when bytes arrive and returned as soon as it is empty, so an idle connection holds its two
-// sockets and ~200 bytes of bookkeeping, not six fds. The pipe's capacity is the buffering bound: once it is full
-// the relay stops reading that source, the kernel's receive window closes, and the sender is slowed down.
-// When splice is not possible (no pipe can be created, or the kernel refuses splice for a socket) a direction
-// falls back to recv/send through a 16 KiB buffer, attached on the same terms.
+// Per direction, small transfers are copied: recv into a 16 KiB buffer taken from the worker's pool, send, and the
+// buffer goes back as soon as it is empty. A read that fills the buffer marks the direction as bulk, and from then
+// on its bytes move source socket -> pipe -> destination socket with splice(2) (as HAProxy's splice-auto: for a
+// request or a response of a few hundred bytes, two copies cost less than moving page references through a pipe,
+// and a short read tells the relay the socket is drained, which splice cannot). A pipe, too, is taken from the
+// pool when bytes arrive and returned as soon as it is empty, so an idle connection holds its two sockets and
+// ~200 bytes of bookkeeping, not six fds. The buffer's or the pipe's capacity is the buffering bound: once it is
+// full the relay stops reading that source, the kernel's receive window closes, and the sender is slowed down.
+// When splice is not possible (no pipe can be created, or the kernel refuses splice for a socket) a bulk
+// direction stays with the copy.
 #include "relay.h"
 
 #include <fcntl.h>
@@ -100,6 +104,7 @@ struct Stats {
   std::atomic<uint64_t> started{0};
   std::atomic<uint64_t> completed{0};
   std::atomic<uint64_t> copy_fallbacks{0};
+  std::atomic<uint64_t> spliced_directions{0};
   std::atomic<uint64_t> pipes_grown{0};
   std::atomic<int64_t> bulk_pipes{0};
 };
@@ -111,10 +116,11 @@ struct Direction {
   uint32_t in_pipe = 0;
   uint32_t pipe_cap = 0;   // the attached pipe's capacity
   uint32_t pipe_base = 0;  // its capacity before it was grown for bulk (0: not grown)
-  char* buf = nullptr;  // user-space bytes: initial bytes handed over by JS, or the copy fallback's buffer
+  char* buf = nullptr;  // user-space bytes: initial bytes handed over by JS, or the copy buffer
   uint32_t buf_off = 0;
   uint32_t buf_len = 0;
   uint32_t buf_cap = 0;
+  bool bulk = false;  // a read filled the copy buffer: splice from now on
   bool eof = false;   // the source sent FIN
   bool shut = false;  // FIN forwarded: shutdown(SHUT_WR) on the destination after the last byte
   uint64_t bytes = 0;  // delivered to the destination
@@ -158,6 +164,7 @@ struct Config {
   int bulk_pipe_size = 0;  // grow a pipe a source fills to this (0: never)
   size_t pipe_pool_max = 256;
   bool copy_mode = false;
+  bool splice_always = false;  // splice from the first byte, not only once a direction proves to be bulk
 };
 
 class Engine;
@@ -178,6 +185,7 @@ class Worker {
   void Pump(Relay* r);
   bool Step(Relay* r, int d);
   void Fail(Relay* r, int side, int err);
+  int SendBuffer(Relay* r, int d);
   void Finish(Relay* r, EndCode end);
   void Sweep();
   void Bury();
@@ -458,23 +466,14 @@ bool Worker::Step(Relay* r, int d) {
 
   // 1. User-space bytes first (initial bytes precede anything read later).
   if (dir.buf_len > 0 && r->writable[out]) {
-    ssize_t n = send(dst, dir.buf + dir.buf_off, dir.buf_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      dir.buf_off += static_cast<uint32_t>(n);
-      dir.buf_len -= static_cast<uint32_t>(n);
-      dir.bytes += static_cast<uint64_t>(n);
-      progress = true;
-      if (dir.buf_len == 0) ReleaseBuffer(&dir);
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      r->writable[out] = false;
-    } else if (n < 0 && errno != EINTR) {
-      Fail(r, out, errno);
-      return false;
-    }
+    int sent = SendBuffer(r, d);
+    if (sent < 0) return false;
+    progress = sent > 0;
   }
   // 2. Read while there is room: the pipe's capacity (or one buffer) bounds what is in flight.
   if (!dir.eof && r->readable[d] && dir.buf_len == 0) {
-    bool use_pipe = !r->copy_mode && (dir.pipe_r >= 0 || AttachPipe(&dir));
+    bool use_pipe = !r->copy_mode && (dir.bulk || dir.pipe_r >= 0 || engine_->config.splice_always) &&
+                    (dir.pipe_r >= 0 || AttachPipe(&dir));
     if (use_pipe) {
       for (int reads = 0; reads < 2; ++reads) {
         ssize_t n = splice(src, nullptr, dir.pipe_w, nullptr, dir.pipe_cap, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -507,21 +506,43 @@ bool Worker::Step(Relay* r, int d) {
         Fail(r, d, ENOMEM);
         return false;
       }
-      ssize_t n = recv(src, dir.buf, dir.buf_cap, MSG_DONTWAIT);
-      if (n > 0) {
-        dir.buf_off = 0;
-        dir.buf_len = static_cast<uint32_t>(n);
-        progress = true;
-      } else if (n == 0) {
-        dir.eof = true;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        r->readable[d] = false;
-      } else if (errno != EINTR) {
-        Fail(r, d, errno);
-        return false;
+      // Up to two reads, as for the pipe: the second only when the FIN is known to be behind the bytes (it finds the
+      // end, so the bytes and the FIN leave together).
+      for (int reads = 0; reads < 2; ++reads) {
+        const uint32_t room = dir.buf_cap - dir.buf_len;
+        ssize_t n = recv(src, dir.buf + dir.buf_len, room, MSG_DONTWAIT);
+        if (n > 0) {
+          dir.buf_len += static_cast<uint32_t>(n);
+          progress = true;
+          if (static_cast<uint32_t>(n) == room) {
+            // The buffer is full: a bulk transfer. It is spliced once this buffer has been sent.
+            if (!dir.bulk && !r->copy_mode) {
+              dir.bulk = true;
+              engine_->stats.spliced_directions.fetch_add(1, std::memory_order_relaxed);
+            }
+          } else if (r->rdhup[d]) {
+            continue;  // the FIN is behind these bytes: read it now
+          } else {
+            // A short read drained the socket's receive queue: edge-triggered epoll reports the next bytes, so the
+            // read that would only find EAGAIN is saved.
+            r->readable[d] = false;
+          }
+        } else if (n == 0) {
+          dir.eof = true;
+          progress = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          r->readable[d] = false;
+        } else if (errno != EINTR) {
+          Fail(r, d, errno);
+          return false;
+        }
+        break;
       }
-      if (dir.buf_len == 0) ReleaseBuffer(&dir);
+      if (dir.buf_len == 0) {
+        ReleaseBuffer(&dir);
+      } else if (r->writable[out]) {
+        if (SendBuffer(r, d) < 0) return false;
+      }
     }
   }
   // 3. Then the pipe; its last bytes carry the FIN along when the source's end is already known.
@@ -560,6 +581,29 @@ bool Worker::Step(Relay* r, int d) {
     if (dir.pipe_r >= 0) ReleasePipe(&dir);  // a grown pipe kept across the last drain
   }
   return progress;
+}
+
+// Sends direction d's user-space bytes; with the source's end already known they go with MSG_MORE, so the FIN
+// that follows leaves in the same segment. Returns 1 (bytes moved), 0 (nothing: destination full) or -1 (failed).
+int Worker::SendBuffer(Relay* r, int d) {
+  Direction& dir = r->dir[d];
+  const int out = 1 - d;
+  const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (dir.eof ? MSG_MORE : 0);
+  ssize_t n = send(r->fd[out], dir.buf + dir.buf_off, dir.buf_len, flags);
+  if (n > 0) {
+    dir.buf_off += static_cast<uint32_t>(n);
+    dir.buf_len -= static_cast<uint32_t>(n);
+    dir.bytes += static_cast<uint64_t>(n);
+    if (dir.buf_len == 0) ReleaseBuffer(&dir);
+    return 1;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    r->writable[out] = false;
+  } else if (n < 0 && errno != EINTR) {
+    Fail(r, out, errno);
+    return -1;
+  }
+  return 0;
 }
 
 void Worker::Fail(Relay* r, int side, int err) {
@@ -833,7 +877,7 @@ int IntOpt(const Napi::Object& o, const char* key, int fallback) {
   return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
 }
 
-// relayStart({threads, pipeSize, pipePoolMax, copyMode}, onComplete(Float64Array))
+// relayStart({threads, pipeSize, bulkPipeSize, pipePoolMax, copyMode, spliceAlways}, onComplete(Float64Array))
 Napi::Value RelayStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RelayModule* m = Module(info);
@@ -852,6 +896,7 @@ Napi::Value RelayStart(const Napi::CallbackInfo& info) {
   config.bulk_pipe_size = IntOpt(o, "bulkPipeSize", 0);
   config.pipe_pool_max = static_cast<size_t>(IntOpt(o, "pipePoolMax", 256));
   config.copy_mode = o.Get("copyMode").IsBoolean() && o.Get("copyMode").As<Napi::Boolean>().Value();
+  config.splice_always = o.Get("spliceAlways").IsBoolean() && o.Get("spliceAlways").As<Napi::Boolean>().Value();
   if (config.threads < 1 || config.threads > 64 || config.pipe_size < 0 || config.bulk_pipe_size < 0 ||
       IntOpt(o, "pipePoolMax", 256) < 0) {
     ThrowInvalid(env, "relayStart: threads must be 1-64, pipeSize, bulkPipeSize and pipePoolMax non-negative");
@@ -980,6 +1025,7 @@ Napi::Value RelayStats(const Napi::CallbackInfo& info) {
   num("started", e ? static_cast<double>(e->stats.started.load()) : 0);
   num("completed", e ? static_cast<double>(e->stats.completed.load()) : 0);
   num("copyFallbacks", e ? static_cast<double>(e->stats.copy_fallbacks.load()) : 0);
+  num("splicedDirections", e ? static_cast<double>(e->stats.spliced_directions.load()) : 0);
   num("pipesGrown", e ? static_cast<double>(e->stats.pipes_grown.load()) : 0);
   num("bulkPipesInUse", e ? static_cast<double>(e->stats.bulk_pipes.load()) : 0);
   return o;

@@ -62,6 +62,8 @@ export interface RelayEngineOptions {
   readonly pipePoolMax: number;
   /** Force read/write through a buffer instead of splice (the fallback path). */
   readonly copyMode: boolean;
+  /** Splice from the first byte instead of copying until a read fills the 16 KiB buffer. */
+  readonly spliceAlways: boolean;
 }
 
 export interface RelayEngineStats {
@@ -73,6 +75,8 @@ export interface RelayEngineStats {
   readonly started: number;
   readonly completed: number;
   readonly copyFallbacks: number;
+  /** Directions switched from copying to splice because one read filled the copy buffer (bulk transfers). */
+  readonly splicedDirections: number;
   /** Pipes grown to bulkPipeSize so far (each time a bulk transfer filled one). */
   readonly pipesGrown: number;
   /** Grown pipes attached right now (shrunk back when their transfer pauses or ends). */

@@ -33,6 +33,11 @@ export interface NativeRelayOptions {
   readonly pipePoolMax?: number;
   /** Copy through a 16 KiB buffer instead of splicing (the fallback path; for tests and odd kernels). */
   readonly copyMode?: boolean;
+  /**
+   * Splice every direction from its first byte. By default (false) small transfers are copied through a pooled
+   * 16 KiB buffer and a direction switches to splice once one read fills that buffer (HAProxy's splice-auto).
+   */
+  readonly spliceAlways?: boolean;
 }
 
 export interface NativeRelayRequest {
@@ -101,7 +106,7 @@ export class NativeRelay {
       throw new UsageError('native relay: an engine is already running in this process; share it or close() it first');
     }
     this.native = native ?? loadAddon();
-    this.native.relayStart({ threads, pipeSize, bulkPipeSize, pipePoolMax, copyMode: options.copyMode ?? false }, (c) => this.complete(c));
+    this.native.relayStart({ threads, pipeSize, bulkPipeSize, pipePoolMax, copyMode: options.copyMode ?? false, spliceAlways: options.spliceAlways ?? false }, (c) => this.complete(c));
     running = this;
   }
 

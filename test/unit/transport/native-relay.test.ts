@@ -23,13 +23,16 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Pro
   }
 }
 
-// Everything the JavaScript relay's tests check (test/unit/transport/relay.test.ts), for both native paths:
-// splice through pooled pipes, and the read/write fallback.
-for (const mode of ['splice', 'copy'] as const) {
+const nextData = (s: net.Socket): Promise<Buffer> => new Promise((resolve) => s.once('data', resolve));
+
+// Everything the JavaScript relay's tests check (test/unit/transport/relay.test.ts), for every native path: the
+// default (copy small transfers, splice a direction once it proves bulk), splice from the first byte, and the
+// read/write fallback.
+for (const mode of ['adaptive', 'splice', 'copy'] as const) {
   describe(`native relay (${mode})`, () => {
     let relay: NativeRelay;
     before(() => {
-      relay = new NativeRelay({ copyMode: mode === 'copy' });
+      relay = new NativeRelay({ copyMode: mode === 'copy', spliceAlways: mode === 'splice' });
     });
     after(() => relay.close());
 
@@ -52,6 +55,7 @@ for (const mode of ['splice', 'copy'] as const) {
       assert.equal(s.pipesInUse, 0, 'no pipe stays attached after the relay ended');
       assert.equal(s.buffersInUse, 0, 'no copy buffer stays attached after the relay ended');
       if (mode === 'copy') assert.equal(s.pipesPooled, 0, 'copy mode never creates pipes');
+      if (mode === 'adaptive') assert.ok(s.splicedDirections >= 2, `tens of MB each way were not spliced (${s.splicedDirections} directions switched)`);
       t.close();
     });
 
@@ -226,6 +230,36 @@ describe('native relay engine', () => {
     for (const f of forwarders) f.close();
     assert.equal(got.bytes, 1000);
     assert.equal(got.segsIn, 2, `the client received ${got.segsIn} segments (SYN-ACK, then bytes and FIN in one expected)`);
+  });
+
+  test('small exchanges are copied (no pipe); a direction whose read fills the 16 KiB buffer switches to splice', { timeout: 30_000 }, async () => {
+    const before = relay.stats();
+    const t = await nativeTopology(relay);
+    // Request/response pairs of a few hundred bytes: copied both ways, no pipe taken, nothing switched.
+    for (let i = 0; i < 20; i++) {
+      const req = nextData(t.server);
+      t.client.write(Buffer.alloc(300, 0x61 + (i % 26)));
+      assert.equal((await req).length, 300);
+      const res = nextData(t.client);
+      t.server.write(Buffer.alloc(500, 0x41 + (i % 26)));
+      assert.equal((await res).length, 500);
+    }
+    let s = relay.stats();
+    assert.equal(s.splicedDirections, before.splicedDirections, 'a 300- or 500-byte exchange switched a direction to splice');
+    assert.equal(s.pipesInUse, 0, 'a pipe is attached although only small exchanges ran');
+    // Then a bulk download: the upstream -> downstream direction switches, the bytes stay intact and in order.
+    const big = randomBytes(4 * 1024 * 1024);
+    const got = readAll(t.client);
+    t.server.end(big);
+    t.client.end();
+    assert.equal(sha(await got), sha(big));
+    const r = await t.session.result;
+    assert.equal(r.bytesDown, 20 * 500 + big.length);
+    s = relay.stats();
+    assert.equal(s.splicedDirections, before.splicedDirections + 1, 'exactly the bulk direction switched to splice');
+    assert.equal(s.buffersInUse, 0);
+    assert.equal(s.pipesInUse, 0);
+    t.close();
   });
 
   test('a bulk transfer grows its pipe, and gives it back at the base size when it pauses or ends', { timeout: 30_000 }, async () => {
