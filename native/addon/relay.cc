@@ -1,7 +1,7 @@
 // The native relay (see relay.h; design, guarantees and numbers in docs/performance.md).
 //
 // Threads: N workers, each with its own epoll set (edge-triggered; every fd is registered once with
-// IN|OUT|RDHUP, so no epoll_ctl is needed while bytes flow) and an eventfd for commands from the JS thread.
+// IN|PRI|OUT|RDHUP, so no epoll_ctl is needed while bytes flow) and an eventfd for commands from the JS thread.
 // A relay lives on one worker for its whole life; nothing about it is shared between threads except the
 // handover (inbox, under a mutex) and the completion queue (under a mutex, drained by JS in batches through one
 // threadsafe function).
@@ -139,6 +139,10 @@ struct Relay {
   bool readable[2] = {false, false};
   bool writable[2] = {true, true};
   bool rdhup[2] = {false, false};  // the side's FIN has arrived (EPOLLRDHUP): its stream ends after what is queued
+  // The side has received TCP urgent data (EPOLLPRI). Reads stop at the urgent mark: a short read no longer proves
+  // the socket drained, and splice cannot get past the mark at all (it returns EAGAIN there), so from then on that
+  // side is read with recv until EAGAIN (which steps over the out-of-band byte, as every proxy's plain read does).
+  bool urgent[2] = {false, false};
   bool copy_mode = false;
   bool queued = false;  // in the worker's ready list (budget used up, more to do)
   bool done = false;
@@ -358,7 +362,8 @@ void Worker::Run() {
           continue;
         }
       }
-      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->readable[side] = true;
+      if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->readable[side] = true;
+      if (ev & EPOLLPRI) r->urgent[side] = true;
       if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r->writable[side] = true;
       if (ev & (EPOLLRDHUP | EPOLLHUP)) r->rdhup[side] = true;
       Pump(r);
@@ -417,7 +422,7 @@ void Worker::Register(Relay* r) {
   }
   for (int side = kDown; side <= kUp; ++side) {
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(r)) | static_cast<uint64_t>(side);
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fd[side], &ev) != 0) {
       Fail(r, side, errno);
@@ -470,9 +475,10 @@ bool Worker::Step(Relay* r, int d) {
     if (sent < 0) return false;
     progress = sent > 0;
   }
-  // 2. Read while there is room: the pipe's capacity (or one buffer) bounds what is in flight.
+  // 2. Read while there is room: the pipe's capacity (or one buffer) bounds what is in flight. Bytes still in a pipe
+  // when the source turns out to carry urgent data are sent first (step 3); the copy takes over once it is empty.
   if (!dir.eof && r->readable[d] && dir.buf_len == 0) {
-    bool use_pipe = !r->copy_mode && (dir.bulk || dir.pipe_r >= 0 || engine_->config.splice_always) &&
+    bool use_pipe = !r->copy_mode && !r->urgent[d] && (dir.bulk || dir.pipe_r >= 0 || engine_->config.splice_always) &&
                     (dir.pipe_r >= 0 || AttachPipe(&dir));
     if (use_pipe) {
       for (int reads = 0; reads < 2; ++reads) {
@@ -522,7 +528,7 @@ bool Worker::Step(Relay* r, int d) {
             }
           } else if (r->rdhup[d]) {
             continue;  // the FIN is behind these bytes: read it now
-          } else {
+          } else if (!r->urgent[d]) {
             // A short read drained the socket's receive queue: edge-triggered epoll reports the next bytes, so the
             // read that would only find EAGAIN is saved.
             r->readable[d] = false;
