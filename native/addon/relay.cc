@@ -120,7 +120,7 @@ struct Direction {
   uint32_t buf_off = 0;
   uint32_t buf_len = 0;
   uint32_t buf_cap = 0;
-  bool bulk = false;  // a read filled the copy buffer: splice from now on
+  bool bulk = false;  // splice from now on: a read filled the copy buffer (or spliceAlways, from the start)
   bool eof = false;   // the source sent FIN
   bool shut = false;  // FIN forwarded: shutdown(SHUT_WR) on the destination after the last byte
   uint64_t bytes = 0;  // delivered to the destination
@@ -478,8 +478,8 @@ bool Worker::Step(Relay* r, int d) {
   // 2. Read while there is room: the pipe's capacity (or one buffer) bounds what is in flight. Bytes still in a pipe
   // when the source turns out to carry urgent data are sent first (step 3); the copy takes over once it is empty.
   if (!dir.eof && r->readable[d] && dir.buf_len == 0) {
-    bool use_pipe = !r->copy_mode && !r->urgent[d] && (dir.bulk || dir.pipe_r >= 0 || engine_->config.splice_always) &&
-                    (dir.pipe_r >= 0 || AttachPipe(&dir));
+    // Only a bulk direction ever has a pipe attached, so `bulk` alone says which way to read.
+    bool use_pipe = dir.bulk && !r->copy_mode && !r->urgent[d] && (dir.pipe_r >= 0 || AttachPipe(&dir));
     if (use_pipe) {
       for (int reads = 0; reads < 2; ++reads) {
         ssize_t n = splice(src, nullptr, dir.pipe_w, nullptr, dir.pipe_cap, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -522,7 +522,7 @@ bool Worker::Step(Relay* r, int d) {
           progress = true;
           if (static_cast<uint32_t>(n) == room) {
             // The buffer is full: a bulk transfer. It is spliced once this buffer has been sent.
-            if (!dir.bulk && !r->copy_mode) {
+            if (!dir.bulk && !r->copy_mode && !r->urgent[d]) {
               dir.bulk = true;
               engine_->stats.spliced_directions.fetch_add(1, std::memory_order_relaxed);
             }
@@ -975,6 +975,7 @@ Napi::Value RelayAdd(const Napi::CallbackInfo& info) {
   r->fd[kUp] = fds[1];
   r->idle_ms = static_cast<uint32_t>(idle);
   r->copy_mode = m->engine->config.copy_mode;
+  r->dir[kDown].bulk = r->dir[kUp].bulk = m->engine->config.splice_always;
   r->started_ns = NowNs();
   if (info.Length() > 3 && info[3].IsBuffer()) {
     Napi::Buffer<char> initial = info[3].As<Napi::Buffer<char>>();
